@@ -1,0 +1,422 @@
+package cluster
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/sphere-sandbox/sphere/policy"
+)
+
+// Apply is the stateless dispatcher: it decodes one command and applies it
+// to s. It is separate from the Raft wiring so tests can drive it directly.
+//
+// Authorization happens here, at apply time, against the policy index as it
+// stands at this log position: every node reaches the same verdict, and a
+// revocation committed just before a write can never be raced past.
+//
+// A command that cannot be decoded panics: skipping it on one node and not
+// another would make the replicas diverge.
+func Apply(s *State, c *Command) Response {
+	if c.Version != CommandVersion {
+		panic(fmt.Sprintf("cluster: command version %d, this build understands %d", c.Version, CommandVersion))
+	}
+	h, ok := handlers[c.Type]
+	if !ok {
+		panic(fmt.Sprintf("cluster: unknown command type %q", c.Type))
+	}
+	id, err := h(s, c)
+	if err != nil {
+		return Response{Code: CodeOf(err), Msg: err.Error()}
+	}
+	return Response{ID: id}
+}
+
+type handler func(s *State, c *Command) (policy.ID, error)
+
+var handlers map[CommandType]handler
+
+func init() {
+	handlers = map[CommandType]handler{
+		CmdNoop:         func(*State, *Command) (policy.ID, error) { return 0, nil },
+		CmdBootstrap:    applyBootstrap,
+		CmdAddUser:      applyAddUser,
+		CmdRemoveUser:   applyRemoveUser,
+		CmdSetUserToken: applySetUserToken,
+		CmdCreate:       applyCreate,
+		CmdUpdate:       applyUpdate,
+		CmdDelete:       applyDelete,
+		CmdGrant:        applyGrant,
+		CmdRevoke:       applyRevoke,
+		CmdPublish:      applyPublish,
+		CmdUnpublish:    applyUnpublish,
+	}
+}
+
+func decode[T any](c *Command) T {
+	var v T
+	if err := json.Unmarshal(c.Payload, &v); err != nil {
+		panic(fmt.Sprintf("cluster: undecodable %s payload: %v", c.Type, err))
+	}
+	return v
+}
+
+// authorize asks policy whether the command's actor may act on target.
+func authorize(s *State, c *Command, a policy.Action, t policy.Target) error {
+	d := s.index.Decide(c.Actor, a, t)
+	if d.Allowed {
+		return nil
+	}
+	return Errorf(CodeDenied, "permission denied: %s on %s needs %s", a, s.describe(t.ID), d.Missing)
+}
+
+func (s *State) describe(id policy.ID) string {
+	if id == policy.System {
+		return "the system"
+	}
+	e, ok := s.Entities[id]
+	if !ok {
+		return "an unknown entity"
+	}
+	return kindName(e) + " " + s.Path(id)
+}
+
+func kindName(e *Entity) string {
+	switch e.Kind {
+	case policy.KindOrg:
+		return "org"
+	case policy.KindCommunity:
+		return "community"
+	case policy.KindProject:
+		return "project"
+	case policy.KindResource:
+		return e.Type
+	case policy.KindCloud:
+		return "cloud"
+	case policy.KindFolder:
+		return "folder"
+	case policy.KindServiceAccount:
+		return "service-account"
+	}
+	return "entity"
+}
+
+func applyBootstrap(s *State, c *Command) (policy.ID, error) {
+	p := decode[Bootstrap](c)
+	if c.Actor != policy.Bootstrap {
+		return 0, Errorf(CodeDenied, "permission denied: only the bootstrap administrator sets the master key check")
+	}
+	if s.KeyCheck != nil {
+		return 0, Errorf(CodeConflict, "the master key check is already set")
+	}
+	s.KeyCheck = p.KeyCheck
+	return 0, nil
+}
+
+func applyAddUser(s *State, c *Command) (policy.ID, error) {
+	p := decode[AddUser](c)
+	if err := authorize(s, c, policy.ActManageUsers, policy.Target{ID: policy.System}); err != nil {
+		return 0, err
+	}
+	if err := ValidateName(p.Name); err != nil {
+		return 0, err
+	}
+	if p.Name == "root" || p.UID == 0 {
+		return 0, Errorf(CodeInvalid, "invalid user: uid 0 is the bootstrap administrator \"root\"")
+	}
+	if _, taken := s.byName[p.Name]; taken {
+		return 0, Errorf(CodeExists, "user %q already exists", p.Name)
+	}
+	if id, taken := s.byUID[p.UID]; taken {
+		return 0, Errorf(CodeExists, "uid %d is already registered as user %q", p.UID, s.PrincipalName(id))
+	}
+	u := &User{ID: s.NextID, Name: p.Name, UID: p.UID, Created: c.Time}
+	if err := s.index.PutPrincipal(policy.Principal{ID: u.ID, Kind: policy.PrincipalUser, Name: u.Name}); err != nil {
+		return 0, err
+	}
+	s.NextID++
+	s.Users[u.ID] = u
+	s.byName[u.Name] = u.ID
+	s.byUID[u.UID] = u.ID
+	return u.ID, nil
+}
+
+func applyRemoveUser(s *State, c *Command) (policy.ID, error) {
+	p := decode[RemoveUser](c)
+	if err := authorize(s, c, policy.ActManageUsers, policy.Target{ID: policy.System}); err != nil {
+		return 0, err
+	}
+	id, ok := s.byName[p.Name]
+	u := s.Users[id]
+	if !ok || u == nil {
+		return 0, Errorf(CodeNotFound, "user %q not found", p.Name)
+	}
+	if err := s.index.RemovePrincipal(id); err != nil {
+		return 0, Errorf(CodeConflict, "cannot remove user %q: %v", p.Name, err)
+	}
+	delete(s.Users, id)
+	delete(s.byName, u.Name)
+	delete(s.byUID, u.UID)
+	return id, nil
+}
+
+func applySetUserToken(s *State, c *Command) (policy.ID, error) {
+	p := decode[SetUserToken](c)
+	id, ok := s.byName[p.Name]
+	u := s.Users[id]
+	if !ok || u == nil {
+		return 0, Errorf(CodeNotFound, "user %q not found", p.Name)
+	}
+	// A user may set their own token; anyone else needs to manage users.
+	if c.Actor != id {
+		if err := authorize(s, c, policy.ActManageUsers, policy.Target{ID: policy.System}); err != nil {
+			return 0, err
+		}
+	}
+	u.TokenHash = p.Hash
+	return id, nil
+}
+
+// createAction is the action creating a child of each kind needs, on its parent.
+var createAction = map[policy.Kind]policy.Action{
+	policy.KindOrg:            policy.ActCreateOrg,
+	policy.KindCommunity:      policy.ActCreateCommunity,
+	policy.KindProject:        policy.ActCreateProject,
+	policy.KindResource:       policy.ActCreateResource,
+	policy.KindCloud:          policy.ActCreateCloud,
+	policy.KindFolder:         policy.ActCreateFolder,
+	policy.KindServiceAccount: policy.ActEditCloudEntity,
+	policy.KindFolderResource: policy.ActEditCloudEntity,
+}
+
+// creatorRole is the role the creator of an entity receives on it.
+var creatorRole = map[policy.Kind]string{
+	policy.KindOrg:       "admin",
+	policy.KindCommunity: "datasphere.communities.admin",
+	policy.KindProject:   "datasphere.community-projects.admin",
+	policy.KindCloud:     "resource-manager.clouds.owner",
+}
+
+func applyCreate(s *State, c *Command) (policy.ID, error) {
+	p := decode[Create](c)
+	validate := ValidateName
+	if p.Kind == policy.KindResource && p.Type == TypeSecret {
+		validate = ValidateSecretName
+	}
+	if err := validate(p.Name); err != nil {
+		return 0, err
+	}
+	parent := p.Parent
+	if _, ok := s.Entities[parent]; !ok && parent != policy.System {
+		return 0, Errorf(CodeNotFound, "parent not found")
+	}
+	if existing, ok := s.Child(parent, p.Kind, p.Type, p.Name); ok {
+		if p.Replace && p.Kind == policy.KindResource && p.Type == TypeSecret {
+			if err := authorize(s, c, policy.ActEditResource, policy.Target{ID: existing.ID}); err != nil {
+				return 0, err
+			}
+			existing.Sealed, existing.SecretLen, existing.Modified = p.Sealed, p.SecretLen, c.Time
+			return existing.ID, nil
+		}
+		return 0, Errorf(CodeExists, "%s %q already exists in %s", kindName(&Entity{Kind: p.Kind, Type: p.Type}), p.Name, s.describe(parent))
+	}
+	action, ok := createAction[p.Kind]
+	if !ok {
+		return 0, Errorf(CodeInvalid, "entities of kind %d cannot be created", p.Kind)
+	}
+	if err := authorize(s, c, action, policy.Target{ID: parent}); err != nil {
+		return 0, err
+	}
+	e := &Entity{
+		ID: s.NextID, Kind: p.Kind, Type: p.Type, Name: p.Name, Parent: parent,
+		Description: p.Description, Creator: c.Actor, Created: c.Time, Modified: c.Time,
+		Settings: p.Settings, Sealed: p.Sealed, SecretLen: p.SecretLen, DataKey: p.DataKey,
+	}
+	if err := s.index.PutEntity(policy.Entity{ID: e.ID, Kind: e.Kind, Parent: e.Parent, Name: e.Name}); err != nil {
+		return 0, Errorf(CodeInvalid, "%v", err)
+	}
+	if e.Kind == policy.KindServiceAccount {
+		mustPolicy(s.index.PutPrincipal(policy.Principal{ID: e.ID, Kind: policy.PrincipalServiceAccount, Name: e.Name}))
+	}
+	s.NextID++
+	s.Entities[e.ID] = e
+	s.children[keyOf(e)] = e.ID
+	if role, ok := creatorRole[e.Kind]; ok && c.Actor != policy.Anonymous {
+		r, err := policy.ParseRole(role)
+		mustPolicy(err)
+		if err := s.index.Grant(policy.Binding{Principal: c.Actor, Role: r, On: e.ID}); err != nil {
+			return 0, Errorf(CodeInternal, "grant creator role: %v", err)
+		}
+	}
+	return e.ID, nil
+}
+
+// editAction is what changing an entity's settings needs.
+var editAction = map[policy.Kind]policy.Action{
+	policy.KindOrg:            policy.ActEditOrg,
+	policy.KindCommunity:      policy.ActEditCommunity,
+	policy.KindProject:        policy.ActEditProject,
+	policy.KindResource:       policy.ActEditResource,
+	policy.KindCloud:          policy.ActEditCloudEntity,
+	policy.KindFolder:         policy.ActEditCloudEntity,
+	policy.KindServiceAccount: policy.ActEditCloudEntity,
+	policy.KindFolderResource: policy.ActEditCloudEntity,
+}
+
+// SettingBillingAccount is the community setting that binds a billing account.
+const SettingBillingAccount = "billing-account"
+
+func applyUpdate(s *State, c *Command) (policy.ID, error) {
+	p := decode[Update](c)
+	e, ok := s.Entities[p.ID]
+	if !ok {
+		return 0, Errorf(CodeNotFound, "entity not found")
+	}
+	action := editAction[e.Kind]
+	_, billing := p.Settings[SettingBillingAccount]
+	if e.Kind == policy.KindCommunity && billing {
+		action = policy.ActBindBilling
+	}
+	if err := authorize(s, c, action, policy.Target{ID: e.ID}); err != nil {
+		return 0, err
+	}
+	if p.Description != nil {
+		e.Description = *p.Description
+	}
+	if len(p.Settings) > 0 && e.Settings == nil {
+		e.Settings = map[string]string{}
+	}
+	for k, v := range p.Settings {
+		e.Settings[k] = v
+	}
+	for _, k := range p.Unset {
+		delete(e.Settings, k)
+	}
+	e.Modified = c.Time
+	return e.ID, nil
+}
+
+var deleteAction = map[policy.Kind]policy.Action{
+	policy.KindOrg:            policy.ActEditOrg,
+	policy.KindCommunity:      policy.ActDeleteCommunity,
+	policy.KindProject:        policy.ActDeleteProject,
+	policy.KindResource:       policy.ActDeleteResource,
+	policy.KindCloud:          policy.ActDeleteCloudEntity,
+	policy.KindFolder:         policy.ActDeleteCloudEntity,
+	policy.KindServiceAccount: policy.ActDeleteCloudEntity,
+	policy.KindFolderResource: policy.ActDeleteCloudEntity,
+}
+
+func applyDelete(s *State, c *Command) (policy.ID, error) {
+	p := decode[Delete](c)
+	e, ok := s.Entities[p.ID]
+	if !ok {
+		return 0, Errorf(CodeNotFound, "entity not found")
+	}
+	if err := authorize(s, c, deleteAction[e.Kind], policy.Target{ID: e.ID}); err != nil {
+		return 0, err
+	}
+	// A project takes its resources with it; anything larger must be emptied
+	// first, so one command never silently deletes whole teams' work.
+	var owned []*Entity
+	for _, child := range s.allChildren(e.ID) {
+		if e.Kind != policy.KindProject {
+			return 0, Errorf(CodeConflict, "cannot delete %s: it still holds %s %q; delete that first", s.describe(e.ID), kindName(child), child.Name)
+		}
+		owned = append(owned, child)
+	}
+	for _, child := range owned {
+		s.removeEntity(child)
+	}
+	s.removeEntity(e)
+	return e.ID, nil
+}
+
+func (s *State) allChildren(parent policy.ID) []*Entity {
+	var out []*Entity
+	for k, id := range s.children {
+		if k.parent == parent {
+			out = append(out, s.Entities[id])
+		}
+	}
+	return out
+}
+
+func (s *State) removeEntity(e *Entity) {
+	if e.Kind == policy.KindServiceAccount {
+		mustPolicy(s.index.RemovePrincipal(e.ID))
+	}
+	mustPolicy(s.index.RemoveEntity(e.ID))
+	delete(s.children, keyOf(e))
+	delete(s.Entities, e.ID)
+}
+
+func (s *State) binding(b BindingRecord) (policy.Binding, error) {
+	role, err := policy.ParseRole(b.Role)
+	if err != nil {
+		return policy.Binding{}, Errorf(CodeInvalid, "%v", err)
+	}
+	if _, ok := s.Entities[b.On]; !ok && b.On != policy.System {
+		return policy.Binding{}, Errorf(CodeNotFound, "entity not found")
+	}
+	return policy.Binding{Principal: b.Principal, Role: role, On: b.On}, nil
+}
+
+func applyGrant(s *State, c *Command) (policy.ID, error) {
+	b, err := s.binding(decode[BindingRecord](c))
+	if err != nil {
+		return 0, err
+	}
+	if err := authorize(s, c, policy.ActGrant, policy.Target{ID: b.On, Role: b.Role}); err != nil {
+		return 0, err
+	}
+	if err := s.index.Grant(b); err != nil {
+		return 0, policyError(err)
+	}
+	return b.On, nil
+}
+
+func applyRevoke(s *State, c *Command) (policy.ID, error) {
+	b, err := s.binding(decode[BindingRecord](c))
+	if err != nil {
+		return 0, err
+	}
+	if err := authorize(s, c, policy.ActRevoke, policy.Target{ID: b.On, Role: b.Role}); err != nil {
+		return 0, err
+	}
+	if err := s.index.Revoke(b); err != nil {
+		return 0, policyError(err)
+	}
+	return b.On, nil
+}
+
+func applyPublish(s *State, c *Command) (policy.ID, error) {
+	return publish(s, c, policy.ActPublishResource, s.index.Publish)
+}
+
+func applyUnpublish(s *State, c *Command) (policy.ID, error) {
+	return publish(s, c, policy.ActUnpublishResource, s.index.Unpublish)
+}
+
+func publish(s *State, c *Command, a policy.Action, change func(resource, community policy.ID) error) (policy.ID, error) {
+	p := decode[Publish](c)
+	if err := authorize(s, c, a, policy.Target{ID: p.Resource, Via: p.Community}); err != nil {
+		return 0, err
+	}
+	if err := change(p.Resource, p.Community); err != nil {
+		return 0, policyError(err)
+	}
+	return p.Resource, nil
+}
+
+// policyError classifies the policy index's refusals.
+func policyError(err error) error {
+	switch {
+	case errors.Is(err, policy.ErrNoSuchEntity), errors.Is(err, policy.ErrNoSuchPrincipal), errors.Is(err, policy.ErrNoSuchBinding):
+		return Errorf(CodeNotFound, "%v", err)
+	case errors.Is(err, policy.ErrLastOwner):
+		return Errorf(CodeConflict, "%v", err)
+	default:
+		return Errorf(CodeInvalid, "%v", err)
+	}
+}

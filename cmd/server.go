@@ -1,0 +1,85 @@
+package cmd
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/sphere-sandbox/sphere/daemon"
+)
+
+func cmdServer() *cli.Command {
+	return &cli.Command{
+		Name:  "server",
+		Usage: "run a sphere node (on its first start it bootstraps a single-node cluster)",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "data-dir", Value: ".sphere/data", Usage: "where the node keeps its Raft log, snapshots, master key and audit log"},
+			&cli.StringFlag{Name: "node-id", Value: "node1", Usage: "this node's id in the cluster"},
+			&cli.StringFlag{Name: "raft-addr", Value: "127.0.0.1:7400", Usage: "HOST:PORT for Raft traffic"},
+			&cli.StringFlag{Name: "api-addr", Usage: "HOST:PORT for the remote API (token-authenticated); off when empty"},
+			&cli.StringFlag{Name: "master-key-file", Usage: "the master key wrapping project data keys (default DATA-DIR/master.key, created 0600 on first start)"},
+			&cli.StringFlag{Name: "audit-log", Usage: "JSON-lines audit log (default DATA-DIR/audit.log; - for none)"},
+			&cli.StringSliceFlag{Name: "mount", Usage: "ORG/C/P=DIR: mount a project at start (repeatable)"},
+			&cli.StringFlag{Name: "demo-mount", Usage: "on the first start, create a demo organization and mount its project at this directory"},
+			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+		},
+		Action: server,
+	}
+}
+
+func server(c *cli.Context) error {
+	if _, err := args(c); err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
+		return usagef("--log-level: %v", err)
+	}
+	cfg := daemon.Config{
+		DataDir:       c.String("data-dir"),
+		Socket:        c.String("socket"),
+		NodeID:        c.String("node-id"),
+		RaftAddr:      c.String("raft-addr"),
+		APIAddr:       c.String("api-addr"),
+		MasterKeyFile: c.String("master-key-file"),
+		AuditLog:      c.String("audit-log"),
+		Logger:        slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
+	}
+	for _, m := range c.StringSlice("mount") {
+		project, dir, ok := strings.Cut(m, "=")
+		if !ok || project == "" || dir == "" {
+			return usagef("--mount takes ORG/C/P=DIR, not %q", m)
+		}
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return usagef("--mount %s: %v", m, err)
+		}
+		cfg.Mounts = append(cfg.Mounts, daemon.MountSpec{Project: project, Dir: abs})
+	}
+	if dm := c.String("demo-mount"); dm != "" {
+		abs, err := filepath.Abs(dm)
+		if err != nil {
+			return usagef("--demo-mount: %v", err)
+		}
+		cfg.DemoMount = abs
+	}
+	// Catch signals before starting, so a SIGTERM during start-up still
+	// shuts down cleanly.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	d, err := daemon.Start(c.Context, cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "sphere: node %s serving; socket %s (export SPHERE_SOCKET=%s)\n", cfg.NodeID, cfg.Socket, cfg.Socket)
+	sig := <-sigs
+	cfg.Logger.Info("shutting down", "signal", sig.String())
+	return d.Close()
+}

@@ -1,0 +1,160 @@
+// Package api holds the daemon's wire types and its client. The CLI and the
+// daemon share them; nothing here decides anything.
+package api
+
+import (
+	"time"
+)
+
+// Method names, one per call; each is served at POST /v1/<method>.
+const (
+	MWhoAmI        = "whoami"
+	MUserAdd       = "user.add"
+	MUserList      = "user.list"
+	MUserShow      = "user.show"
+	MUserRemove    = "user.remove"
+	MUserToken     = "user.token"
+	MCreate        = "entity.create"
+	MList          = "entity.list"
+	MShow          = "entity.show"
+	MSet           = "entity.set"
+	MDelete        = "entity.delete"
+	MRoleGrant     = "role.grant"
+	MRoleRevoke    = "role.revoke"
+	MRoleList      = "role.list"
+	MShare         = "share"
+	MUnshare       = "unshare"
+	MAccessCheck   = "access.check"
+	MSecretPut     = "secret.put"
+	MSecretEnv     = "secret.env"
+	MMount         = "mount"
+	MUmount        = "umount"
+	MMountList     = "mount.list"
+	MClusterStatus = "cluster.status"
+	MSnapshot      = "cluster.snapshot"
+)
+
+// Error is the body of a failed call. Code is one of cluster's ErrCodes.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// WhoAmI describes the caller as the daemon sees them.
+type WhoAmI struct {
+	UID        uint32   `json:"uid"`
+	Principal  string   `json:"principal"`
+	Registered bool     `json:"registered"`
+	Groups     []string `json:"groups"`
+}
+
+// User is a registered user.
+type User struct {
+	ID       uint64    `json:"id"`
+	Name     string    `json:"name"`
+	UID      uint32    `json:"uid"`
+	Created  time.Time `json:"created"`
+	HasToken bool      `json:"has_token"`
+}
+
+// Entity is an organization, community, project, resource, cloud, folder or
+// service account as a caller may see it.
+type Entity struct {
+	ID          uint64            `json:"id"`
+	Kind        string            `json:"kind"`
+	Type        string            `json:"type,omitempty"`
+	Name        string            `json:"name"`
+	Path        string            `json:"path"`
+	Description string            `json:"description,omitempty"`
+	Creator     string            `json:"creator"`
+	Created     time.Time         `json:"created"`
+	Modified    time.Time         `json:"modified"`
+	Settings    map[string]string `json:"settings,omitempty"`
+	// Owner is the project a resource belongs to, when it is listed in
+	// another project through a publication.
+	Owner       string    `json:"owner,omitempty"`
+	PublishedTo []string  `json:"published_to,omitempty"`
+	Members     []Binding `json:"members,omitempty"`
+	Size        int64     `json:"size,omitempty"`
+}
+
+// Binding is a role binding.
+type Binding struct {
+	Principal string `json:"principal"`
+	Role      string `json:"role"`
+	On        string `json:"on"`
+}
+
+// Requests.
+type (
+	UserAddReq struct {
+		Name string `json:"name"`
+		UID  uint32 `json:"uid"`
+	}
+	NameReq struct {
+		Name string `json:"name"`
+	}
+	CreateReq struct {
+		Ref         string            `json:"ref"`
+		Description string            `json:"description,omitempty"`
+		Settings    map[string]string `json:"settings,omitempty"`
+	}
+	RefReq struct {
+		Ref string `json:"ref"`
+	}
+	ListReq struct {
+		Kind   string `json:"kind"`
+		Parent string `json:"parent,omitempty"` // a path, or "" for everything visible
+		Type   string `json:"type,omitempty"`   // resources: secret, dataset, s3
+	}
+	SetReq struct {
+		Ref         string            `json:"ref"`
+		Description *string           `json:"description,omitempty"`
+		Settings    map[string]string `json:"settings,omitempty"`
+		Unset       []string          `json:"unset,omitempty"`
+	}
+	GrantReq struct {
+		Role      string `json:"role"`
+		Principal string `json:"principal"` // user:NAME, service-account:ORG/CLOUD/F/NAME, group:allUsers
+		On        string `json:"on"`        // KIND:PATH
+	}
+	ShareReq struct {
+		Resource  string `json:"resource"`  // resource:ORG/C/P/TYPE/NAME
+		Community string `json:"community"` // ORG/C
+	}
+	CheckReq struct {
+		As     string `json:"as,omitempty"` // a principal; the caller when empty
+		Action string `json:"action"`
+		Target string `json:"target"`         // KIND:PATH
+		Via    string `json:"via,omitempty"`  // KIND:PATH: the community for publish, or the project for a published resource
+		Role   string `json:"role,omitempty"` // for grant/revoke
+	}
+	SecretPutReq struct {
+		Project string `json:"project"`
+		Name    string `json:"name"`
+		Value   []byte `json:"value"`
+		Replace bool   `json:"replace,omitempty"`
+	}
+	ProjectReq struct {
+		Project string `json:"project"`
+	}
+	MountReq struct {
+		Project string `json:"project"`
+		Dir     string `json:"dir"`
+	}
+	DirReq struct {
+		Dir string `json:"dir"`
+	}
+	TokenReply struct {
+		Token string `json:"token"`
+	}
+	// SecretEnv is the secrets a caller may read in a project, for `sphere exec`.
+	SecretEnv struct {
+		Env map[string]string `json:"env"`
+	}
+	// Mount is a project mounted on this node.
+	Mount struct {
+		Project string `json:"project"`
+		Dir     string `json:"dir"`
+	}
+)

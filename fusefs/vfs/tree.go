@@ -1,0 +1,228 @@
+// Package vfs is the behaviour of a mounted project, apart from FUSE: which
+// entries a caller sees, with which attributes, and what reading, writing,
+// creating and deleting them does. The adapter in package fusefs turns kernel
+// requests into calls of this package and its errors into errnos; everything
+// that can be decided without a kernel is decided and tested here.
+//
+// The tree of a project:
+//
+//	datasets/NAME/   the project's datasets and those published to its community
+//	s3/NAME/         its S3 connectors (own or published)
+//	secrets/NAME     one file per secret; its content is the value
+//
+// Every operation passes the caller (the uid and gid the kernel reports) and
+// is decided by policy through one checkpoint, Tree.authorize.
+package vfs
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/sphere-sandbox/sphere/policy"
+)
+
+// MaxSecretSize bounds a secret's value written through the mount: the value
+// is buffered in memory until it is committed.
+const MaxSecretSize = 64 << 10
+
+// storeTimeout bounds every Store call that takes a context, so that a store
+// that hangs (a leader that does not answer) turns into EIO rather than a
+// process stuck in the kernel.
+const storeTimeout = 10 * time.Second
+
+// dirs are the directories at the root, in listing order, and the kind of
+// resource each holds.
+var dirs = []struct{ name, kind string }{
+	{"datasets", KindDataset},
+	{"s3", KindS3},
+	{"secrets", KindSecret},
+}
+
+// Tree is one mounted project. It keeps no state about callers or decisions:
+// every operation asks the Store, so a change in the store (a revoked role,
+// a deleted secret) shows on the next operation.
+type Tree struct {
+	store   Store
+	audit   Auditor
+	project policy.ID
+	path    string    // "org/community/project", for logs
+	born    time.Time // the time shown on the directories, which have none in the store
+}
+
+// New returns the tree of project, whose path (like "acme/cats/p1") names it
+// in logs. Audit events go to audit.
+func New(store Store, audit Auditor, project policy.ID, projectPath string) *Tree {
+	return &Tree{store: store, audit: audit, project: project, path: projectPath, born: time.Now().UTC()}
+}
+
+// String names the tree's project, for logs.
+func (t *Tree) String() string { return t.path }
+
+// Caller is who asks, as the kernel reports it for a request.
+type Caller struct {
+	UID, GID uint32
+}
+
+// Ref names a node of the tree. The adapter keeps one per inode and passes it
+// back with every operation; the tree resolves it against the store each
+// time, so a Ref carries a name, never a right.
+type Ref struct {
+	Kind string    // "" for the root; otherwise the kind of the directory or resource
+	Name string    // the resource's name; "" for the root and the kind directories
+	ID   policy.ID // the resource's ID, so a name given to another resource since no longer matches
+}
+
+// Root is the Ref of the tree's root.
+var Root = Ref{}
+
+// IsDir reports whether the node is a directory: everything but a secret.
+func (r Ref) IsDir() bool { return r.Kind != KindSecret || r.Name == "" }
+
+// Path is the node's path inside the mount, "." for the root.
+func (r Ref) Path() string {
+	switch {
+	case r.Kind == "":
+		return "."
+	case r.Name == "":
+		return dirName(r.Kind)
+	default:
+		return dirName(r.Kind) + "/" + r.Name
+	}
+}
+
+func (r Ref) child(name string) string {
+	if r.Kind == "" {
+		return name
+	}
+	return r.Path() + "/" + name
+}
+
+func dirName(kind string) string {
+	for _, d := range dirs {
+		if d.kind == kind {
+			return d.name
+		}
+	}
+	panic("vfs: unknown kind " + kind)
+}
+
+// Attr is a node as one caller sees it: the caller owns everything it is
+// shown, and the permission bits say what the caller's roles let it do.
+type Attr struct {
+	Dir      bool
+	Perm     uint32 // permission bits only
+	Size     int64  // a secret's length, for those who may read it
+	Mtime    time.Time
+	UID, GID uint32
+}
+
+// principal is who a caller is to policy.
+type principal struct {
+	id   policy.ID
+	name string
+}
+
+// auditing says which decisions of a query reach the Auditor.
+type auditing uint8
+
+const (
+	// auditDenials: every denial is recorded; the default.
+	auditDenials auditing = iota
+	// auditAll: decisions on a secret's value or existence (use, edit,
+	// create, delete) are recorded whether allowed or denied.
+	auditAll
+	// auditNone: probes that only shape what a caller is shown (permission
+	// bits, which entries a listing holds). Their denials refuse nothing
+	// and would flood the audit with every ls.
+	auditNone
+)
+
+// query is one question to policy, with what the answer means for the
+// operation that asks it.
+type query struct {
+	op     string // the filesystem operation, for audit
+	path   string // inside the mount, for audit
+	action policy.Action
+	target policy.Target
+	hidden bool // a denial must look like absence: ErrNotFound, not ErrDenied
+	audit  auditing
+}
+
+// authorize is the tree's only door to policy: every operation passes
+// through it, and nothing is read from or changed in the store on a caller's
+// behalf before it has returned nil for that caller.
+//
+// It guarantees:
+//   - the caller's uid is mapped to its principal and policy decides on the
+//     store's current state; no answer is remembered, so a revoked role fails
+//     the next operation, including the next read of a secret already open;
+//   - a denial returns ErrDenied, or ErrNotFound when q.hidden (the action
+//     was the right to see the thing, and a caller without it must not learn
+//     that it exists);
+//   - every denial, and every decision on a secret's value or existence, is
+//     recorded with the Auditor, unless q is a probe (auditNone). A record
+//     holds the principal, the action, the path and the binding or missing
+//     role, never a value.
+//
+// It returns the principal, for the Store calls that follow.
+func (t *Tree) authorize(c Caller, q query) (principal, error) {
+	id, name := t.store.Principal(c.UID)
+	p := principal{id: id, name: name}
+	d := t.store.Decide(id, q.action, q.target)
+	if q.audit == auditAll || (q.audit == auditDenials && !d.Allowed) {
+		e := Event{
+			Time:        time.Now().UTC(),
+			UID:         c.UID,
+			Principal:   name,
+			PrincipalID: id,
+			Op:          q.op,
+			Action:      q.action.String(),
+			Path:        q.path,
+			Allowed:     d.Allowed,
+			Missing:     d.Missing,
+		}
+		if d.Allowed {
+			e.Binding = fmt.Sprintf("%s on %d", d.By.Role, d.By.On)
+		}
+		t.audit.Record(e)
+	}
+	switch {
+	case d.Allowed:
+		return p, nil
+	case q.hidden:
+		return p, ErrNotFound
+	default:
+		return p, ErrDenied
+	}
+}
+
+// may is authorize for a probe: whether the caller could, recorded nowhere.
+func (t *Tree) may(c Caller, q query) bool {
+	q.audit = auditNone
+	_, err := t.authorize(c, q)
+	return err == nil
+}
+
+// onProject is a query about the project itself.
+func (t *Tree) onProject(op, path string, a policy.Action) query {
+	return query{op: op, path: path, action: a, target: policy.Target{ID: t.project}}
+}
+
+// onResource is a query about a resource, reached from this project: a
+// published one is decided through the project it is used from.
+func (t *Tree) onResource(op string, res Resource, a policy.Action) query {
+	q := query{op: op, path: Ref{Kind: res.Kind, Name: res.Name}.Path(), action: a, target: policy.Target{ID: res.ID}}
+	if res.Published {
+		q.target.Via = t.project
+	}
+	if res.Kind == KindSecret && a != policy.ActViewResource {
+		q.audit = auditAll
+	}
+	return q
+}
+
+// storeContext bounds a Store call made for a request.
+func storeContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, storeTimeout)
+}
