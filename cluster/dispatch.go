@@ -232,7 +232,7 @@ func applyCreate(s *State, c *Command) (policy.ID, error) {
 		Description: p.Description, Creator: c.Actor, Created: c.Time, Modified: c.Time,
 		Settings: p.Settings, Sealed: p.Sealed, SecretLen: p.SecretLen, DataKey: p.DataKey,
 	}
-	if err := s.index.PutEntity(policy.Entity{ID: e.ID, Kind: e.Kind, Parent: e.Parent, Name: e.Name}); err != nil {
+	if err := s.index.PutEntity(policyEntity(e)); err != nil {
 		return 0, Errorf(CodeInvalid, "%v", err)
 	}
 	if e.Kind == policy.KindServiceAccount {
@@ -318,17 +318,21 @@ func applyDelete(s *State, c *Command) (policy.ID, error) {
 	}
 	// A project takes its resources with it; anything larger must be emptied
 	// first, so one command never silently deletes whole teams' work.
-	var owned []*Entity
-	for _, child := range s.allChildren(e.ID) {
-		if e.Kind != policy.KindProject {
-			return 0, Errorf(CodeConflict, "cannot delete %s: it still holds %s %q; delete that first", s.describe(e.ID), kindName(child), child.Name)
-		}
-		owned = append(owned, child)
+	children := s.allChildren(e.ID)
+	if len(children) > 0 && e.Kind != policy.KindProject {
+		return 0, Errorf(CodeConflict, "cannot delete %s: it still holds %s %q; delete that first", s.describe(e.ID), kindName(children[0]), children[0].Name)
 	}
-	for _, child := range owned {
-		s.removeEntity(child)
+	// Resources hold no bindings that could keep them, so removing them
+	// cannot fail; the entity itself may still be refused (a service
+	// account that is a cloud's last owner), before anything changed.
+	for _, child := range children {
+		mustPolicy(s.index.RemoveEntity(child.ID))
+		s.forget(child)
 	}
-	s.removeEntity(e)
+	if err := s.index.RemoveEntity(e.ID); err != nil {
+		return 0, policyError(err)
+	}
+	s.forget(e)
 	return e.ID, nil
 }
 
@@ -342,11 +346,8 @@ func (s *State) allChildren(parent policy.ID) []*Entity {
 	return out
 }
 
-func (s *State) removeEntity(e *Entity) {
-	if e.Kind == policy.KindServiceAccount {
-		mustPolicy(s.index.RemovePrincipal(e.ID))
-	}
-	mustPolicy(s.index.RemoveEntity(e.ID))
+// forget drops an entity the policy index has already removed.
+func (s *State) forget(e *Entity) {
 	delete(s.children, keyOf(e))
 	delete(s.Entities, e.ID)
 }
@@ -383,6 +384,9 @@ func applyRevoke(s *State, c *Command) (policy.ID, error) {
 	}
 	if err := authorize(s, c, policy.ActRevoke, policy.Target{ID: b.On, Role: b.Role}); err != nil {
 		return 0, err
+	}
+	if b.Principal == policy.Bootstrap && b.On == policy.System && b.Role == policy.RoleAdmin {
+		return 0, Errorf(CodeConflict, "cannot revoke root's %s on the system: uid 0 is the bootstrap administrator, and without it nobody could manage users or create organizations", b.Role)
 	}
 	if err := s.index.Revoke(b); err != nil {
 		return 0, policyError(err)

@@ -101,7 +101,7 @@ func (s *State) rebuild(bindings []BindingRecord, pubs []Publication) {
 	// Parents before children: IDs grow with creation order.
 	for _, e := range s.sortedEntities() {
 		s.children[keyOf(e)] = e.ID
-		mustPolicy(s.index.PutEntity(policy.Entity{ID: e.ID, Kind: e.Kind, Parent: e.Parent, Name: e.Name}))
+		mustPolicy(s.index.PutEntity(policyEntity(e)))
 		if e.Kind == policy.KindServiceAccount {
 			mustPolicy(s.index.PutPrincipal(policy.Principal{ID: e.ID, Kind: policy.PrincipalServiceAccount, Name: e.Name}))
 		}
@@ -122,6 +122,16 @@ func mustPolicy(err error) {
 	if err != nil {
 		panic("cluster: state refused by policy index: " + err.Error())
 	}
+}
+
+// policyEntity is how policy sees an entity. A resource is named with its
+// folder, so explanations show the path it has in a mount.
+func policyEntity(e *Entity) policy.Entity {
+	name := e.Name
+	if e.Kind == policy.KindResource {
+		name = typeFolder[e.Type] + "/" + e.Name
+	}
+	return policy.Entity{ID: e.ID, Kind: e.Kind, Parent: e.Parent, Name: name}
 }
 
 func keyOf(e *Entity) childKey {

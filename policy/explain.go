@@ -92,7 +92,7 @@ func (ix *Index) explainReq(c caller, r req) []Requirement {
 		exempt := c
 		exempt.needsMembership = false
 		by, _, _ = ix.satisfy(exempt, r)
-		rq.Grant, rq.Missing = ix.chain(by, r.need), denyMembership
+		rq.Grant, rq.Missing = ix.chain(by, r.need), "this binding counts only for a member (or owner) of the cloud"
 	default:
 		rq.Missing = r.missing()
 	}

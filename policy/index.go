@@ -267,6 +267,9 @@ func ownerCount(c *node) int {
 // ownerLoss returns a cloud that removing the bindings would leave without
 // an owner (the lowest ID, so messages are stable), or nil.
 func (ix *Index) ownerLoss(removed []Binding) *node {
+	if !slices.ContainsFunc(removed, func(b Binding) bool { return b.Role == RoleCloudsOwner }) {
+		return nil
+	}
 	lost := map[*node]int{}
 	for _, b := range removed {
 		if b.Role != RoleCloudsOwner {
@@ -482,7 +485,9 @@ func (ix *Index) Bindings(on ID) []Binding {
 	for p, h := range n.grants {
 		bs = appendHeld(bs, p, on, h)
 	}
-	slices.SortFunc(bs, func(a, b Binding) int { return cmp.Or(cmp.Compare(a.Principal, b.Principal), cmp.Compare(a.Role, b.Role)) })
+	slices.SortFunc(bs, func(a, b Binding) int {
+		return cmp.Or(cmp.Compare(a.Principal, b.Principal), cmp.Compare(a.Role, b.Role))
+	})
 	return bs
 }
 

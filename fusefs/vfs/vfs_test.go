@@ -1,0 +1,549 @@
+package vfs_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/sphere-sandbox/sphere/fusefs/internal/fake"
+	"github.com/sphere-sandbox/sphere/fusefs/vfs"
+	"github.com/sphere-sandbox/sphere/policy"
+)
+
+const project policy.ID = 500
+
+// The callers of the fixture.
+var (
+	alice = vfs.Caller{UID: 1001, GID: 1001} // developer
+	bob   = vfs.Caller{UID: 1002, GID: 1002} // viewer
+	anon  = vfs.Caller{UID: 1003, GID: 1003} // not registered
+	carol = vfs.Caller{UID: 1004, GID: 1004} // may view the project and only the secret TOKEN
+)
+
+const tokenValue = "s3cr3t-value"
+
+type fixture struct {
+	store *fake.Store
+	audit *fake.Auditor
+	tree  *vfs.Tree
+	token policy.ID // secrets/TOKEN
+}
+
+// newFixture: secrets TOKEN (own), SHARED (published), HIDDEN (own, which
+// carol may not see); datasets cats (own), dogs (published); connector bucket.
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	s := fake.NewStore(project)
+	s.AddUser(alice.UID, 101, "alice")
+	s.AddUser(bob.UID, 102, "bob")
+	s.AddUser(carol.UID, 104, "carol")
+	s.Grant(101, fake.Developer)
+	s.Grant(102, fake.Viewer)
+	f := &fixture{store: s, audit: &fake.Auditor{}}
+	f.token = s.SetSecret("TOKEN", tokenValue, false)
+	s.SetSecret("SHARED", "published-value", true)
+	s.SetSecret("HIDDEN", "hidden-value", false)
+	s.Add(vfs.KindDataset, "cats", false)
+	s.Add(vfs.KindDataset, "dogs", true)
+	s.Add(vfs.KindS3, "bucket", false)
+	s.Allow(104, policy.ActViewProject, policy.Target{ID: project})
+	s.Allow(104, policy.ActViewResource, policy.Target{ID: f.token})
+	f.tree = vfs.New(s, f.audit, project, "acme/cats/p1")
+	return f
+}
+
+var (
+	secrets  = vfs.Ref{Kind: vfs.KindSecret}
+	datasets = vfs.Ref{Kind: vfs.KindDataset}
+	s3dir    = vfs.Ref{Kind: vfs.KindS3}
+)
+
+func secret(name string) vfs.Ref  { return vfs.Ref{Kind: vfs.KindSecret, Name: name} }
+func dataset(name string) vfs.Ref { return vfs.Ref{Kind: vfs.KindDataset, Name: name} }
+
+var ctx = context.Background()
+
+// TestCheckpoint runs each operation as each kind of caller against a fresh
+// fixture and checks what the checkpoint let through.
+func TestCheckpoint(t *testing.T) {
+	readOnly := vfs.OpenMode{Read: true}
+	writeOnly := vfs.OpenMode{Write: true}
+	open := func(r vfs.Ref, m vfs.OpenMode) func(*vfs.Tree, vfs.Caller) error {
+		return func(tr *vfs.Tree, c vfs.Caller) error { _, err := tr.Open(ctx, c, r, m); return err }
+	}
+	lookup := func(dir vfs.Ref, name string) func(*vfs.Tree, vfs.Caller) error {
+		return func(tr *vfs.Tree, c vfs.Caller) error { _, _, err := tr.Lookup(c, dir, name); return err }
+	}
+	readdir := func(dir vfs.Ref) func(*vfs.Tree, vfs.Caller) error {
+		return func(tr *vfs.Tree, c vfs.Caller) error { _, err := tr.Readdir(c, dir); return err }
+	}
+	create := func(name string) func(*vfs.Tree, vfs.Caller) error {
+		return func(tr *vfs.Tree, c vfs.Caller) error {
+			_, _, _, err := tr.Create(ctx, c, secrets, name, writeOnly)
+			return err
+		}
+	}
+	mkdir := func(dir vfs.Ref, name string) func(*vfs.Tree, vfs.Caller) error {
+		return func(tr *vfs.Tree, c vfs.Caller) error { _, _, err := tr.Mkdir(ctx, c, dir, name); return err }
+	}
+	unlink := func(name string) func(*vfs.Tree, vfs.Caller) error {
+		return func(tr *vfs.Tree, c vfs.Caller) error { return tr.Unlink(ctx, c, secrets, name) }
+	}
+	rmdir := func(dir vfs.Ref, name string) func(*vfs.Tree, vfs.Caller) error {
+		return func(tr *vfs.Tree, c vfs.Caller) error { return tr.Rmdir(ctx, c, dir, name) }
+	}
+	setattr := func(r vfs.Ref, s vfs.SetAttr) func(*vfs.Tree, vfs.Caller) error {
+		return func(tr *vfs.Tree, c vfs.Caller) error { _, err := tr.Setattr(ctx, c, r, nil, s); return err }
+	}
+	access := func(r vfs.Ref, mask uint32) func(*vfs.Tree, vfs.Caller) error {
+		return func(tr *vfs.Tree, c vfs.Caller) error { return tr.Access(c, r, mask) }
+	}
+
+	for _, tc := range []struct {
+		name   string
+		caller vfs.Caller
+		op     func(*vfs.Tree, vfs.Caller) error
+		want   error
+	}{
+		{"root listed by a developer", alice, readdir(vfs.Root), nil},
+		{"root listed by a viewer", bob, readdir(vfs.Root), nil},
+		{"root listed by the unregistered", anon, readdir(vfs.Root), vfs.ErrDenied},
+		{"root looked into by the unregistered", anon, lookup(vfs.Root, "secrets"), vfs.ErrDenied},
+		{"no other directory at the root", alice, lookup(vfs.Root, "models"), vfs.ErrNotFound},
+		{"secrets/ listed by a viewer", bob, readdir(secrets), nil},
+		{"secrets/ listed by the unregistered", anon, readdir(secrets), vfs.ErrDenied},
+		{"secret looked up by a viewer", bob, lookup(secrets, "TOKEN"), nil},
+		{"secret not visible to carol looks absent", carol, lookup(secrets, "HIDDEN"), vfs.ErrNotFound},
+		{"missing secret", alice, lookup(secrets, "NOPE"), vfs.ErrNotFound},
+
+		{"developer opens a secret", alice, open(secret("TOKEN"), readOnly), nil},
+		{"viewer opens a secret", bob, open(secret("TOKEN"), readOnly), vfs.ErrDenied},
+		{"carol opens the secret she sees", carol, open(secret("TOKEN"), readOnly), vfs.ErrDenied},
+		{"carol opens the secret she does not see", carol, open(secret("HIDDEN"), readOnly), vfs.ErrNotFound},
+		{"developer opens a secret to write", alice, open(secret("TOKEN"), writeOnly), nil},
+		{"viewer opens a secret to write", bob, open(secret("TOKEN"), writeOnly), vfs.ErrDenied},
+		{"published secret opened to write", alice, open(secret("SHARED"), writeOnly), vfs.ErrReadOnly},
+		{"published secret opened to read", alice, open(secret("SHARED"), readOnly), nil},
+		{"a directory is not opened", alice, open(secrets, readOnly), vfs.ErrNotSupported},
+
+		{"developer creates a secret", alice, create("NEW_ONE"), nil},
+		{"viewer creates a secret", bob, create("NEW_ONE"), vfs.ErrDenied},
+		{"secret name starting with a digit", alice, create("1ABC"), vfs.ErrInvalidName},
+		{"secret name with a dot", alice, create("a.b"), vfs.ErrInvalidName},
+		{"secret name too long", alice, create(strings.Repeat("A", 64)), vfs.ErrInvalidName},
+		{"secret that exists", alice, create("TOKEN"), vfs.ErrExists},
+		{"secret that exists but carol may not see", carol, create("HIDDEN"), vfs.ErrDenied},
+		{"file at the root", alice, func(tr *vfs.Tree, c vfs.Caller) error {
+			_, _, _, err := tr.Create(ctx, c, vfs.Root, "x", writeOnly)
+			return err
+		}, vfs.ErrNotPermitted},
+		{"file in datasets/", alice, func(tr *vfs.Tree, c vfs.Caller) error {
+			_, _, _, err := tr.Create(ctx, c, datasets, "x", writeOnly)
+			return err
+		}, vfs.ErrNotPermitted},
+
+		{"developer deletes a secret", alice, unlink("TOKEN"), nil},
+		{"viewer deletes a secret", bob, unlink("TOKEN"), vfs.ErrDenied},
+		{"published secret deleted", alice, unlink("SHARED"), vfs.ErrReadOnly},
+		{"missing secret deleted", alice, unlink("NOPE"), vfs.ErrNotFound},
+
+		{"developer creates a dataset", alice, mkdir(datasets, "birds"), nil},
+		{"viewer creates a dataset", bob, mkdir(datasets, "birds"), vfs.ErrDenied},
+		{"dataset name with capitals", alice, mkdir(datasets, "Birds"), vfs.ErrInvalidName},
+		{"dataset that exists", alice, mkdir(datasets, "cats"), vfs.ErrExists},
+		{"directory in secrets/", alice, mkdir(secrets, "dir"), vfs.ErrNotPermitted},
+		{"directory in s3/", alice, mkdir(s3dir, "other"), vfs.ErrNotPermitted},
+		{"directory at the root", alice, mkdir(vfs.Root, "models"), vfs.ErrNotPermitted},
+		{"directory in a published dataset", alice, mkdir(dataset("dogs"), "x"), vfs.ErrReadOnly},
+		{"developer deletes a dataset", alice, rmdir(datasets, "cats"), nil},
+		{"viewer deletes a dataset", bob, rmdir(datasets, "cats"), vfs.ErrDenied},
+		{"published dataset deleted", alice, rmdir(datasets, "dogs"), vfs.ErrReadOnly},
+		{"connector directory removed", alice, rmdir(s3dir, "bucket"), vfs.ErrNotPermitted},
+		{"fixed directory removed", alice, rmdir(vfs.Root, "secrets"), vfs.ErrNotPermitted},
+
+		{"dataset listed by a developer", alice, readdir(dataset("cats")), nil},
+		{"dataset listed by a viewer", bob, readdir(dataset("cats")), vfs.ErrDenied},
+
+		{"rename", alice, func(tr *vfs.Tree, c vfs.Caller) error { return tr.Rename(c, secrets, "TOKEN") }, vfs.ErrCrossDevice},
+		{"rename of what carol may not see", carol, func(tr *vfs.Tree, c vfs.Caller) error { return tr.Rename(c, secrets, "HIDDEN") }, vfs.ErrNotFound},
+		{"rename of a fixed directory", alice, func(tr *vfs.Tree, c vfs.Caller) error { return tr.Rename(c, vfs.Root, "secrets") }, vfs.ErrNotPermitted},
+		{"link", alice, func(tr *vfs.Tree, c vfs.Caller) error { return tr.MakeNode(c, secrets) }, vfs.ErrNotPermitted},
+		{"link by the unregistered", anon, func(tr *vfs.Tree, c vfs.Caller) error { return tr.MakeNode(c, secrets) }, vfs.ErrDenied},
+		{"xattr", alice, func(tr *vfs.Tree, c vfs.Caller) error { return tr.Xattr(c, secret("TOKEN")) }, vfs.ErrNotSupported},
+
+		{"chmod", alice, setattr(secret("TOKEN"), vfs.SetAttr{Mode: true}), vfs.ErrNotPermitted},
+		{"chown", alice, setattr(secret("TOKEN"), vfs.SetAttr{Owner: true}), vfs.ErrNotPermitted},
+		{"touch by a developer", alice, setattr(secret("TOKEN"), vfs.SetAttr{Times: true}), nil},
+		{"touch by a viewer", bob, setattr(secret("TOKEN"), vfs.SetAttr{Times: true}), vfs.ErrDenied},
+		{"truncate by a developer", alice, setattr(secret("TOKEN"), vfs.SetAttr{SetSize: true, Size: 2}), nil},
+		{"truncate by a viewer", bob, setattr(secret("TOKEN"), vfs.SetAttr{SetSize: true, Size: 0}), vfs.ErrDenied},
+		{"truncate of a published secret", alice, setattr(secret("SHARED"), vfs.SetAttr{SetSize: true}), vfs.ErrReadOnly},
+		{"truncate past the limit", alice, setattr(secret("TOKEN"), vfs.SetAttr{SetSize: true, Size: vfs.MaxSecretSize + 1}), vfs.ErrTooLarge},
+
+		{"access R by a developer", alice, access(secret("TOKEN"), vfs.MayRead|vfs.MayWrite), nil},
+		{"access R by a viewer", bob, access(secret("TOKEN"), vfs.MayRead), vfs.ErrDenied},
+		{"access F by a viewer", bob, access(secret("TOKEN"), 0), nil},
+		{"access X on a secret", alice, access(secret("TOKEN"), vfs.MayExec), vfs.ErrDenied},
+		{"access W on a published secret", alice, access(secret("SHARED"), vfs.MayWrite), vfs.ErrReadOnly},
+		{"access W on the root", alice, access(vfs.Root, vfs.MayWrite), vfs.ErrDenied},
+		{"access X on the root by the unregistered", anon, access(vfs.Root, vfs.MayExec), vfs.ErrDenied},
+		{"access F on the root by the unregistered", anon, access(vfs.Root, 0), nil},
+		{"access W on secrets/ by a developer", alice, access(secrets, vfs.MayWrite), nil},
+		{"access W on secrets/ by a viewer", bob, access(secrets, vfs.MayWrite), vfs.ErrDenied},
+		{"access W on s3/", alice, access(s3dir, vfs.MayWrite), vfs.ErrDenied},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			if err := tc.op(f.tree, tc.caller); !errors.Is(err, tc.want) || (err != nil) != (tc.want != nil) {
+				t.Errorf("got %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestAttributesPerCaller(t *testing.T) {
+	f := newFixture(t)
+	for _, tc := range []struct {
+		name   string
+		caller vfs.Caller
+		ref    vfs.Ref
+		perm   uint32
+		size   int64
+	}{
+		{"root, developer", alice, vfs.Root, 0o555, 0},
+		{"root, unregistered", anon, vfs.Root, 0, 0},
+		{"secrets/, developer", alice, secrets, 0o755, 0},
+		{"secrets/, viewer", bob, secrets, 0o555, 0},
+		{"s3/, developer", alice, s3dir, 0o555, 0},
+		{"secret, developer", alice, secret("TOKEN"), 0o600, int64(len(tokenValue))},
+		{"secret, viewer: no rights and no length", bob, secret("TOKEN"), 0, 0},
+		{"published secret, developer", alice, secret("SHARED"), 0o400, int64(len("published-value"))},
+		{"dataset, developer", alice, dataset("cats"), 0o555, 0},
+		{"dataset, viewer", bob, dataset("cats"), 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := f.tree.Getattr(tc.caller, tc.ref, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.Perm != tc.perm || a.Size != tc.size || a.UID != tc.caller.UID || a.GID != tc.caller.GID || a.Dir != tc.ref.IsDir() {
+				t.Errorf("got %+v, want perm %o size %d owned by %d:%d", a, tc.perm, tc.size, tc.caller.UID, tc.caller.GID)
+			}
+		})
+	}
+	if _, err := f.tree.Getattr(anon, secrets, nil); !errors.Is(err, vfs.ErrDenied) {
+		t.Errorf("getattr of secrets/ by the unregistered: %v, want ErrDenied", err)
+	}
+	if _, err := f.tree.Getattr(carol, secret("HIDDEN"), nil); !errors.Is(err, vfs.ErrNotFound) {
+		t.Errorf("getattr of a secret carol may not see: %v, want ErrNotFound", err)
+	}
+	// A Ref names one resource: the same name given to another since is not it.
+	stale := vfs.Ref{Kind: vfs.KindSecret, Name: "TOKEN", ID: f.token + 999}
+	if _, err := f.tree.Getattr(alice, stale, nil); !errors.Is(err, vfs.ErrNotFound) {
+		t.Errorf("getattr of a stale ref: %v, want ErrNotFound", err)
+	}
+}
+
+func TestListingShowsWhatTheCallerMayView(t *testing.T) {
+	f := newFixture(t)
+	names := func(c vfs.Caller, dir vfs.Ref) []string {
+		t.Helper()
+		es, err := f.tree.Readdir(c, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ns []string
+		for _, e := range es {
+			ns = append(ns, e.Name)
+		}
+		return ns
+	}
+	for _, tc := range []struct {
+		caller vfs.Caller
+		dir    vfs.Ref
+		want   []string
+	}{
+		{alice, vfs.Root, []string{"datasets", "s3", "secrets"}},
+		{alice, secrets, []string{"HIDDEN", "SHARED", "TOKEN"}},
+		{bob, secrets, []string{"HIDDEN", "SHARED", "TOKEN"}},
+		{carol, secrets, []string{"TOKEN"}},
+		{carol, datasets, nil},
+		{alice, datasets, []string{"cats", "dogs"}},
+		{alice, s3dir, []string{"bucket"}},
+	} {
+		if got := names(tc.caller, tc.dir); !slices.Equal(got, tc.want) {
+			t.Errorf("uid %d lists %s: got %q, want %q", tc.caller.UID, tc.dir.Path(), got, tc.want)
+		}
+	}
+	if ev := f.audit.Take(); len(ev) != 0 {
+		t.Errorf("listings filtered by probes must not be audited, got %+v", ev)
+	}
+}
+
+func TestAudit(t *testing.T) {
+	f := newFixture(t)
+	h, err := f.tree.Open(ctx, alice, secret("TOKEN"), vfs.OpenMode{Read: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 100)
+	if n, err := h.Read(ctx, alice, buf, 0); err != nil || string(buf[:n]) != tokenValue {
+		t.Fatalf("read: %q, %v", buf[:n], err)
+	}
+	if _, err := h.Read(ctx, bob, buf, 0); !errors.Is(err, vfs.ErrDenied) {
+		t.Fatalf("bob reading alice's handle: %v, want ErrDenied", err)
+	}
+	if _, err := f.tree.Getattr(bob, secret("TOKEN"), nil); err != nil { // probes only
+		t.Fatal(err)
+	}
+	if _, err := f.tree.Readdir(anon, vfs.Root); !errors.Is(err, vfs.ErrDenied) {
+		t.Fatal(err)
+	}
+	if _, _, err := f.tree.Lookup(carol, secrets, "HIDDEN"); !errors.Is(err, vfs.ErrNotFound) {
+		t.Fatal(err)
+	}
+
+	type rec struct {
+		uid     uint32
+		op, act string
+		path    string
+		allowed bool
+	}
+	var got []rec
+	events := f.audit.Take()
+	for _, e := range events {
+		got = append(got, rec{e.UID, e.Op, e.Action, e.Path, e.Allowed})
+		if e.Allowed && (e.Binding == "" || e.Missing != "") || !e.Allowed && (e.Binding != "" || e.Missing == "") {
+			t.Errorf("event %+v: an allowed event names its binding, a denied one what is missing", e)
+		}
+		if e.Time.IsZero() || e.Time.Location().String() != "UTC" {
+			t.Errorf("event %+v: time must be set, in UTC", e)
+		}
+		if strings.Contains(fmt.Sprintf("%+v", e), tokenValue) {
+			t.Errorf("event %+v holds the secret's value", e)
+		}
+	}
+	want := []rec{
+		{alice.UID, "open", "use-resource", "secrets/TOKEN", true},
+		{alice.UID, "read", "use-resource", "secrets/TOKEN", true},
+		{bob.UID, "read", "use-resource", "secrets/TOKEN", false},
+		{anon.UID, "readdir", "view-project", ".", false},
+		{carol.UID, "lookup", "view-resource", "secrets/HIDDEN", false},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("audit:\n got %+v\nwant %+v", got, want)
+	}
+	if events[0].Principal != "alice" || events[0].PrincipalID != 101 || events[3].Principal != "anonymous" {
+		t.Errorf("principals: %+v", events)
+	}
+}
+
+func TestRevocationTakesEffectOnTheNextRead(t *testing.T) {
+	f := newFixture(t)
+	h, err := f.tree.Open(ctx, alice, secret("TOKEN"), vfs.OpenMode{Read: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 100)
+	if _, err := h.Read(ctx, alice, buf, 0); err != nil {
+		t.Fatal(err)
+	}
+	f.store.Revoke(101, []policy.Action{policy.ActUseResource})
+	if n, err := h.Read(ctx, alice, buf, 0); !errors.Is(err, vfs.ErrDenied) || n != 0 {
+		t.Fatalf("read after revocation: %d, %v; want ErrDenied", n, err)
+	}
+	f.store.Grant(101, []policy.Action{policy.ActUseResource})
+	if _, err := h.Read(ctx, alice, buf, 0); err != nil {
+		t.Fatalf("read after the role is back: %v", err)
+	}
+}
+
+func TestWriteBufferAndCommit(t *testing.T) {
+	f := newFixture(t)
+	value := func() string { v, _ := f.store.Secret("TOKEN"); return v }
+
+	// Truncate-on-open replaces; nothing reaches the store before the flush.
+	h, err := f.tree.Open(ctx, alice, secret("TOKEN"), vfs.OpenMode{Write: true, Truncate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Write(ctx, alice, []byte("abc"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Write(ctx, alice, []byte("Z"), 5); err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := f.tree.Getattr(alice, secret("TOKEN"), h); a.Size != 6 {
+		t.Errorf("size of the uncommitted value: %d, want 6", a.Size)
+	}
+	if value() != tokenValue {
+		t.Fatalf("written before flush: %q", value())
+	}
+	if err := h.Flush(ctx, alice); err != nil {
+		t.Fatal(err)
+	}
+	if value() != "abc\x00\x00Z" {
+		t.Fatalf("after flush: %q", value())
+	}
+	// A flush with nothing new writes nothing: a failing store is not asked.
+	f.store.Fail(errors.New("store down"))
+	if err := h.Flush(ctx, alice); err != nil {
+		t.Fatalf("second flush: %v", err)
+	}
+	f.store.Fail(nil)
+	h.Release()
+
+	// Without truncation, a write changes the value in place.
+	h, err = f.tree.Open(ctx, alice, secret("TOKEN"), vfs.OpenMode{Read: true, Write: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Write(ctx, alice, []byte("X"), 1); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 10)
+	if n, _ := h.Read(ctx, alice, buf, 0); string(buf[:n]) != "aXc\x00\x00Z" {
+		t.Errorf("a writer reads its own value: %q", buf[:n])
+	}
+	if err := h.Truncate(ctx, alice, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Flush(ctx, alice); err != nil {
+		t.Fatal(err)
+	}
+	if value() != "aX" {
+		t.Fatalf("after truncate: %q", value())
+	}
+
+	// The limit: 64 KiB fits, one byte more does not and changes nothing.
+	if _, err := h.Write(ctx, alice, []byte("!"), vfs.MaxSecretSize); !errors.Is(err, vfs.ErrTooLarge) {
+		t.Fatalf("write past the limit: %v, want ErrTooLarge", err)
+	}
+	if _, err := h.Write(ctx, alice, make([]byte, vfs.MaxSecretSize), 0); err != nil {
+		t.Fatalf("write of the largest value: %v", err)
+	}
+	if err := h.Truncate(ctx, alice, vfs.MaxSecretSize+1); !errors.Is(err, vfs.ErrTooLarge) {
+		t.Fatalf("truncate past the limit: %v", err)
+	}
+
+	// The commit asks policy again: revoked, the value stays as it was.
+	f.store.Revoke(101, []policy.Action{policy.ActEditResource})
+	if err := h.Flush(ctx, alice); !errors.Is(err, vfs.ErrDenied) {
+		t.Fatalf("flush after revocation: %v, want ErrDenied", err)
+	}
+	if value() != "aX" {
+		t.Fatalf("a denied commit changed the value: %q", value())
+	}
+	if _, err := h.Write(ctx, alice, []byte("y"), 0); !errors.Is(err, vfs.ErrDenied) {
+		t.Fatalf("write after revocation: %v, want ErrDenied", err)
+	}
+	h.Release()
+}
+
+func TestCreateAndCommitANewSecret(t *testing.T) {
+	f := newFixture(t)
+	r, a, h, err := f.tree.Create(ctx, alice, secrets, "NEW_1", vfs.OpenMode{Write: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Name != "NEW_1" || r.ID == 0 || a.Perm != 0o600 || a.Size != 0 {
+		t.Errorf("created %+v %+v", r, a)
+	}
+	if v, ok := f.store.Secret("NEW_1"); !ok || v != "" {
+		t.Fatalf("a created secret exists, empty, before any write: %q %v", v, ok)
+	}
+	if _, err := h.Write(ctx, alice, []byte("v1"), 0); err != nil {
+		t.Fatal(err)
+	}
+	// Deleted behind the open handle: the commit re-creates it, with the right to create.
+	if err := f.tree.Unlink(ctx, alice, secrets, "NEW_1"); err != nil {
+		t.Fatal(err)
+	}
+	f.audit.Take()
+	if err := h.Flush(ctx, alice); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := f.store.Secret("NEW_1"); v != "v1" {
+		t.Fatalf("committed %q", v)
+	}
+	if ev := f.audit.Take(); len(ev) != 1 || ev[0].Action != "create-resource" || !ev[0].Allowed || ev[0].Path != "secrets/NEW_1" {
+		t.Errorf("commit audit: %+v", ev)
+	}
+}
+
+func TestPublishedIsReadOnlyAndDecidedThroughTheProject(t *testing.T) {
+	f := newFixture(t)
+	f.store.Decided()
+	h, err := f.tree.Open(ctx, alice, secret("SHARED"), vfs.OpenMode{Read: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tg := range f.store.Decided() {
+		if tg.Via != project {
+			t.Errorf("decision on a published secret with target %+v, want Via the project", tg)
+		}
+	}
+	if err := h.Truncate(ctx, alice, 0); !errors.Is(err, vfs.ErrReadOnly) {
+		t.Errorf("truncate: %v", err)
+	}
+	if _, err := h.Write(ctx, alice, []byte("x"), 0); !errors.Is(err, vfs.ErrReadOnly) {
+		t.Errorf("write: %v", err)
+	}
+	if err := f.tree.Access(alice, dataset("dogs"), vfs.MayWrite); !errors.Is(err, vfs.ErrReadOnly) {
+		t.Errorf("access W on a published dataset: %v", err)
+	}
+	f.store.Decided()
+	if _, err := f.tree.Getattr(alice, secret("TOKEN"), nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, tg := range f.store.Decided() {
+		if tg.Via != 0 {
+			t.Errorf("decision on an own secret with target %+v, want no Via", tg)
+		}
+	}
+}
+
+func TestStoreErrorsComeBackWrapped(t *testing.T) {
+	f := newFixture(t)
+	h, err := f.tree.Open(ctx, alice, secret("TOKEN"), vfs.OpenMode{Read: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.store.Fail(fmt.Errorf("raft: %w", context.DeadlineExceeded))
+	if _, err := h.Read(ctx, alice, make([]byte, 10), 0); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("read with a store timing out: %v", err)
+	}
+}
+
+func TestNames(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		secret, dataset bool
+	}{
+		{"A", true, false},
+		{"_x", true, false},
+		{"API_KEY_2", true, false},
+		{"a", true, true},
+		{"cats-2", false, true},
+		{"2cats", false, false},
+		{"-cats", false, false},
+		{"", false, false},
+		{"a.b", false, false},
+		{"..", false, false},
+		{"a/b", false, false},
+		{"a\x00b", false, false},
+		{"tab\there", false, false},
+		{strings.Repeat("a", 63), true, true},
+		{strings.Repeat("a", 64), false, false},
+	} {
+		if err := vfs.ValidSecretName(tc.name); (err == nil) != tc.secret || err != nil && !errors.Is(err, vfs.ErrInvalidName) {
+			t.Errorf("ValidSecretName(%q) = %v", tc.name, err)
+		}
+		if err := vfs.ValidResourceName(tc.name); (err == nil) != tc.dataset || err != nil && !errors.Is(err, vfs.ErrInvalidName) {
+			t.Errorf("ValidResourceName(%q) = %v", tc.name, err)
+		}
+	}
+}
