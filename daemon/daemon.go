@@ -58,6 +58,7 @@ type Daemon struct {
 
 	servers []*http.Server
 	mounts  *mountTable
+	buckets *bucketCache
 
 	closeOnce sync.Once
 }
@@ -95,6 +96,7 @@ func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
 		return nil, fmt.Errorf("open audit log: %w", err)
 	}
 	d.mounts = newMountTable(d)
+	d.buckets = &bucketCache{d: d, m: map[policy.ID]cachedBucket{}}
 	d.node, err = cluster.Open(cluster.Config{
 		NodeID: cfg.NodeID, DataDir: cfg.DataDir, RaftAddr: cfg.RaftAddr,
 		Bootstrap: true, Logger: d.log,
@@ -188,6 +190,9 @@ func (d *Daemon) Close() error {
 	d.closeOnce.Do(func() {
 		if d.mounts != nil {
 			d.mounts.closeAll()
+		}
+		if d.buckets != nil {
+			d.buckets.closeAll()
 		}
 		for _, s := range d.servers {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

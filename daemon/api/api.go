@@ -30,6 +30,8 @@ const (
 	MMount         = "mount"
 	MUmount        = "umount"
 	MMountList     = "mount.list"
+	MS3Create      = "s3.create"
+	MS3Activate    = "s3.activate"
 	MClusterStatus = "cluster.status"
 	MSnapshot      = "cluster.snapshot"
 )
@@ -147,6 +149,21 @@ type (
 	}
 	TokenReply struct {
 		Token string `json:"token"`
+	}
+	S3CreateReq struct {
+		Project     string `json:"project"`
+		Name        string `json:"name"`
+		Endpoint    string `json:"endpoint"`
+		Bucket      string `json:"bucket"`
+		KeyID       string `json:"key_id"`
+		KeySecret   string `json:"key_secret"` // the name of a project secret holding the key's value
+		Mode        string `json:"mode,omitempty"`
+		Backend     string `json:"backend,omitempty"`
+		Description string `json:"description,omitempty"`
+	}
+	S3ActivateReq struct {
+		Ref    string `json:"ref"`
+		Active bool   `json:"active"`
 	}
 	// SecretEnv is the secrets a caller may read in a project, for `sphere exec`.
 	SecretEnv struct {
