@@ -43,7 +43,7 @@ func Main(args []string) int {
 			cmdAccess(), cmdSecret(), cmdS3(), cmdMount(), cmdUmount(), cmdExec(), cmdCluster(),
 		},
 	}
-	err := app.Run(args)
+	err := app.Run(interspersed(app, args))
 	if err == nil {
 		return exitOK
 	}

@@ -58,7 +58,6 @@ type Daemon struct {
 
 	servers []*http.Server
 	mounts  *mountTable
-	buckets *bucketCache
 
 	closeOnce sync.Once
 }
@@ -79,9 +78,10 @@ func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
 	d = &Daemon{cfg: cfg, log: cfg.Logger}
+	started := d // the return value is nil on failure; close what was opened
 	defer func() {
 		if err != nil {
-			d.Close()
+			started.Close()
 		}
 	}()
 	firstStart := !cluster.HasState(cfg.DataDir)
@@ -96,7 +96,6 @@ func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
 		return nil, fmt.Errorf("open audit log: %w", err)
 	}
 	d.mounts = newMountTable(d)
-	d.buckets = &bucketCache{d: d, m: map[policy.ID]cachedBucket{}}
 	d.node, err = cluster.Open(cluster.Config{
 		NodeID: cfg.NodeID, DataDir: cfg.DataDir, RaftAddr: cfg.RaftAddr,
 		Bootstrap: true, Logger: d.log,
@@ -167,6 +166,11 @@ func loadMaster(path string, firstStart bool) (*keyring.Master, error) {
 // checkMasterKey records the key's check value at bootstrap and verifies it
 // on every later start.
 func (d *Daemon) checkMasterKey(ctx context.Context) error {
+	if d.node.IsLeader() {
+		if err := d.node.Barrier(30 * time.Second); err != nil {
+			return fmt.Errorf("replay the log: %w", err)
+		}
+	}
 	var check []byte
 	d.node.FSM().Read(func(s *cluster.State) { check = s.KeyCheck })
 	if check != nil {
@@ -190,9 +194,6 @@ func (d *Daemon) Close() error {
 	d.closeOnce.Do(func() {
 		if d.mounts != nil {
 			d.mounts.closeAll()
-		}
-		if d.buckets != nil {
-			d.buckets.closeAll()
 		}
 		for _, s := range d.servers {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -39,8 +39,6 @@ func (d *Daemon) routes() map[string]handlerFunc {
 		api.MAccessCheck:   method(d.accessCheck),
 		api.MSecretPut:     method(d.secretPut),
 		api.MSecretEnv:     method(d.secretEnv),
-		api.MS3Create:      method(d.s3Create),
-		api.MS3Activate:    method(d.s3Activate),
 		api.MMount:         method(d.mount),
 		api.MUmount:        method(d.umount),
 		api.MMountList:     method(d.mountList),

@@ -330,7 +330,7 @@ var (
 // kernel strips O_TRUNC (go-fuse does not ask for atomic O_TRUNC) and sends
 // a SETATTR of size 0 on the new handle instead.
 func (f *secretFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
-	h, err := f.tree.Open(ctx, callerOf(ctx), f.ref, openMode(flags))
+	h, err := f.tree.Open(callerOf(ctx), f.ref, openMode(flags))
 	if err != nil {
 		return nil, 0, f.errno("open", err)
 	}

@@ -33,7 +33,7 @@ func TestWalkthrough(t *testing.T) {
 		t.Errorf("access check for alice's run-code:\n%s", out)
 	}
 	out, _, code := n.try(0, "access", "check", "--as", "user:alice", "delete-project", "project:acme/cats/vision")
-	if code != 3 || !strings.Contains(out, "deny") {
+	if code != 3 || !strings.Contains(out, "denied") {
 		t.Errorf("access check for alice's delete-project: exit %d\n%s", code, out)
 	}
 

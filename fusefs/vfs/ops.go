@@ -305,7 +305,7 @@ func (t *Tree) authorizeNew(c Caller, op, kind, name string) (principal, error) 
 // Open opens the secret r. Reading needs use-resource, writing edit-resource
 // (a published secret is read-only); both are asked again on every read and
 // write of the handle.
-func (t *Tree) Open(ctx context.Context, c Caller, r Ref, m OpenMode) (*Handle, error) {
+func (t *Tree) Open(c Caller, r Ref, m OpenMode) (*Handle, error) {
 	if r.class() != classSecret {
 		return nil, ErrNotSupported // directories are listed with Readdir
 	}

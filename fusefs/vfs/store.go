@@ -49,11 +49,12 @@ type Store interface {
 	Resources(project policy.ID, kind string) []Resource
 	// Resource finds one of the resources Resources would list, by name.
 	Resource(project policy.ID, kind, name string) (Resource, bool)
-	// ReadSecret returns the plaintext of secret, which the tree zeroes once
-	// it has been copied to the caller.
+	// ReadSecret returns the plaintext of secret in a slice of its own: the
+	// tree zeroes it once it has been copied to the caller.
 	ReadSecret(ctx context.Context, p policy.ID, secret policy.ID) ([]byte, error)
 	// WriteSecret creates or replaces; DeleteResource/CreateResource act as
-	// the CLI's same commands (the daemon re-checks policy).
+	// the CLI's same commands (the daemon re-checks policy). WriteSecret must
+	// not keep value past the call: the tree reuses and zeroes it.
 	WriteSecret(ctx context.Context, p policy.ID, project policy.ID, name string, value []byte) error
 	CreateResource(ctx context.Context, p policy.ID, project policy.ID, kind, name string) error
 	DeleteResource(ctx context.Context, p policy.ID, project policy.ID, kind, name string) error

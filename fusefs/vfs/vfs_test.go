@@ -72,7 +72,7 @@ func TestCheckpoint(t *testing.T) {
 	readOnly := vfs.OpenMode{Read: true}
 	writeOnly := vfs.OpenMode{Write: true}
 	open := func(r vfs.Ref, m vfs.OpenMode) func(*vfs.Tree, vfs.Caller) error {
-		return func(tr *vfs.Tree, c vfs.Caller) error { _, err := tr.Open(ctx, c, r, m); return err }
+		return func(tr *vfs.Tree, c vfs.Caller) error { _, err := tr.Open(c, r, m); return err }
 	}
 	lookup := func(dir vfs.Ref, name string) func(*vfs.Tree, vfs.Caller) error {
 		return func(tr *vfs.Tree, c vfs.Caller) error { _, _, err := tr.Lookup(c, dir, name); return err }
@@ -285,7 +285,7 @@ func TestListingShowsWhatTheCallerMayView(t *testing.T) {
 
 func TestAudit(t *testing.T) {
 	f := newFixture(t)
-	h, err := f.tree.Open(ctx, alice, secret("TOKEN"), vfs.OpenMode{Read: true})
+	h, err := f.tree.Open(alice, secret("TOKEN"), vfs.OpenMode{Read: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,7 +343,7 @@ func TestAudit(t *testing.T) {
 
 func TestRevocationTakesEffectOnTheNextRead(t *testing.T) {
 	f := newFixture(t)
-	h, err := f.tree.Open(ctx, alice, secret("TOKEN"), vfs.OpenMode{Read: true})
+	h, err := f.tree.Open(alice, secret("TOKEN"), vfs.OpenMode{Read: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,7 +366,7 @@ func TestWriteBufferAndCommit(t *testing.T) {
 	value := func() string { v, _ := f.store.Secret("TOKEN"); return v }
 
 	// Truncate-on-open replaces; nothing reaches the store before the flush.
-	h, err := f.tree.Open(ctx, alice, secret("TOKEN"), vfs.OpenMode{Write: true, Truncate: true})
+	h, err := f.tree.Open(alice, secret("TOKEN"), vfs.OpenMode{Write: true, Truncate: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -397,7 +397,7 @@ func TestWriteBufferAndCommit(t *testing.T) {
 	h.Release()
 
 	// Without truncation, a write changes the value in place.
-	h, err = f.tree.Open(ctx, alice, secret("TOKEN"), vfs.OpenMode{Read: true, Write: true})
+	h, err = f.tree.Open(alice, secret("TOKEN"), vfs.OpenMode{Read: true, Write: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -477,7 +477,7 @@ func TestCreateAndCommitANewSecret(t *testing.T) {
 func TestPublishedIsReadOnlyAndDecidedThroughTheProject(t *testing.T) {
 	f := newFixture(t)
 	f.store.Decided()
-	h, err := f.tree.Open(ctx, alice, secret("SHARED"), vfs.OpenMode{Read: true})
+	h, err := f.tree.Open(alice, secret("SHARED"), vfs.OpenMode{Read: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -508,7 +508,7 @@ func TestPublishedIsReadOnlyAndDecidedThroughTheProject(t *testing.T) {
 
 func TestStoreErrorsComeBackWrapped(t *testing.T) {
 	f := newFixture(t)
-	h, err := f.tree.Open(ctx, alice, secret("TOKEN"), vfs.OpenMode{Read: true})
+	h, err := f.tree.Open(alice, secret("TOKEN"), vfs.OpenMode{Read: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -134,6 +134,14 @@ func (s *Store) add(kind, name string, published bool) policy.ID {
 	return s.nextID
 }
 
+// Clear removes every resource.
+func (s *Store) Clear() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.res)
+	clear(s.values)
+}
+
 // SetSecret creates or replaces a secret, as the CLI would.
 func (s *Store) SetSecret(name, value string, published bool) policy.ID {
 	s.mu.Lock()
@@ -169,6 +177,9 @@ func (s *Store) Has(kind, name string) bool {
 	_, ok := s.res[key{kind, name}]
 	return ok
 }
+
+// Principal, Decide, Resources, Resource, ReadSecret, WriteSecret,
+// CreateResource and DeleteResource implement vfs.Store.
 
 func (s *Store) Principal(uid uint32) (policy.ID, string) {
 	s.mu.Lock()
@@ -280,6 +291,7 @@ type Auditor struct {
 	events []vfs.Event
 }
 
+// Record implements vfs.Auditor.
 func (a *Auditor) Record(e vfs.Event) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
