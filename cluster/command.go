@@ -34,10 +34,13 @@ const (
 // Command is the envelope of every Raft log entry. Actor and Time are set by
 // the node that proposes it, so applying it is deterministic everywhere.
 type Command struct {
-	Version int             `json:"v"`
-	Type    CommandType     `json:"type"`
-	Actor   policy.ID       `json:"actor"`
-	Time    time.Time       `json:"time"`
+	Version int         `json:"v"`
+	Type    CommandType `json:"type"`
+	Actor   policy.ID   `json:"actor"`
+	Time    time.Time   `json:"time"`
+	// Request identifies one request across retries: a command committed
+	// twice under the same id applies once (see requests.go).
+	Request string          `json:"req,omitempty"`
 	Payload json.RawMessage `json:"payload,omitempty"`
 }
 
@@ -127,6 +130,8 @@ const (
 	CodeNotFound ErrCode = "not_found"
 	CodeExists   ErrCode = "exists"
 	CodeConflict ErrCode = "conflict"
+	CodeNoSpace  ErrCode = "no_space"  // a size limit would be exceeded
+	CodeReadOnly ErrCode = "read_only" // a sealed dataset, a read-only connector
 	CodeInternal ErrCode = "internal"
 )
 

@@ -34,23 +34,20 @@ func Apply(s *State, c *Command) Response {
 
 type handler func(s *State, c *Command) (policy.ID, error)
 
-var handlers map[CommandType]handler
-
-func init() {
-	handlers = map[CommandType]handler{
-		CmdNoop:         func(*State, *Command) (policy.ID, error) { return 0, nil },
-		CmdBootstrap:    applyBootstrap,
-		CmdAddUser:      applyAddUser,
-		CmdRemoveUser:   applyRemoveUser,
-		CmdSetUserToken: applySetUserToken,
-		CmdCreate:       applyCreate,
-		CmdUpdate:       applyUpdate,
-		CmdDelete:       applyDelete,
-		CmdGrant:        applyGrant,
-		CmdRevoke:       applyRevoke,
-		CmdPublish:      applyPublish,
-		CmdUnpublish:    applyUnpublish,
-	}
+// handlers maps each command type to its handler; dataset.go adds its own.
+var handlers = map[CommandType]handler{
+	CmdNoop:         func(*State, *Command) (policy.ID, error) { return 0, nil },
+	CmdBootstrap:    applyBootstrap,
+	CmdAddUser:      applyAddUser,
+	CmdRemoveUser:   applyRemoveUser,
+	CmdSetUserToken: applySetUserToken,
+	CmdCreate:       applyCreate,
+	CmdUpdate:       applyUpdate,
+	CmdDelete:       applyDelete,
+	CmdGrant:        applyGrant,
+	CmdRevoke:       applyRevoke,
+	CmdPublish:      applyPublish,
+	CmdUnpublish:    applyUnpublish,
 }
 
 func decode[T any](c *Command) T {
@@ -348,6 +345,7 @@ func (s *State) allChildren(parent policy.ID) []*Entity {
 
 // forget drops an entity the policy index has already removed.
 func (s *State) forget(e *Entity) {
+	delete(s.Datasets, e.ID)
 	delete(s.children, keyOf(e))
 	delete(s.Entities, e.ID)
 }
@@ -395,6 +393,11 @@ func applyRevoke(s *State, c *Command) (policy.ID, error) {
 }
 
 func applyPublish(s *State, c *Command) (policy.ID, error) {
+	p := decode[Publish](c)
+	// Others read a published dataset as it is; it must not change under them.
+	if e, ok := s.Entities[p.Resource]; ok && e.Type == TypeDataset && e.Settings[SettingState] != StateSealed {
+		return 0, Errorf(CodeConflict, "dataset %s is still initializing; seal it before publishing it", s.Path(e.ID))
+	}
 	return publish(s, c, policy.ActPublishResource, s.index.Publish)
 }
 

@@ -112,7 +112,7 @@ func TestApplyCommands(t *testing.T) {
 	}
 }
 
-func root(policy.ID) policy.ID         { return policy.Bootstrap }
+func root(policy.ID) policy.ID          { return policy.Bootstrap }
 func aliceOf(alice policy.ID) policy.ID { return alice }
 
 func TestCreatorBecomesProjectAdmin(t *testing.T) {

@@ -66,11 +66,14 @@ type snapshot struct {
 	Entities     []*Entity       `json:"entities"`
 	Bindings     []BindingRecord `json:"bindings"`
 	Publications []Publication   `json:"publications"`
+	// Datasets is keyed by dataset ID; encoding/json sorts map keys, so
+	// the encoding stays canonical.
+	Datasets map[policy.ID]map[string]*DatasetFile `json:"datasets"`
 }
 
 // Encode writes the whole state canonically.
 func (s *State) Encode() ([]byte, error) {
-	snap := snapshot{Version: snapshotVersion, NextID: s.NextID, KeyCheck: s.KeyCheck, Entities: s.sortedEntities()}
+	snap := snapshot{Version: snapshotVersion, NextID: s.NextID, KeyCheck: s.KeyCheck, Entities: s.sortedEntities(), Datasets: s.Datasets}
 	for _, u := range s.Users {
 		snap.Users = append(snap.Users, u)
 	}
@@ -103,6 +106,10 @@ func (s *State) Decode(data []byte) error {
 	s.Entities = make(map[policy.ID]*Entity, len(snap.Entities))
 	for _, e := range snap.Entities {
 		s.Entities[e.ID] = e
+	}
+	s.Datasets = snap.Datasets
+	if s.Datasets == nil {
+		s.Datasets = map[policy.ID]map[string]*DatasetFile{}
 	}
 	s.Users = make(map[policy.ID]*User, len(snap.Users))
 	for _, u := range snap.Users {

@@ -62,6 +62,9 @@ type State struct {
 	KeyCheck []byte
 	Entities map[policy.ID]*Entity
 	Users    map[policy.ID]*User
+	// Datasets holds each dataset's files by path; the bytes are in the
+	// blob store, content-addressed by the chunks' hashes.
+	Datasets map[policy.ID]map[string]*DatasetFile
 
 	// Bindings and publications live only in the policy index, which is
 	// their single source of truth; snapshots read them back from it.
@@ -77,6 +80,7 @@ func NewState() *State {
 		NextID:   policy.FirstAssigned,
 		Entities: map[policy.ID]*Entity{},
 		Users:    map[policy.ID]*User{},
+		Datasets: map[policy.ID]map[string]*DatasetFile{},
 	}
 	s.rebuild(nil, nil)
 	return s
