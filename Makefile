@@ -41,11 +41,15 @@ test:
 	scripts/deps.sh
 	SPHERE_MINIO_BIN="$$(scripts/minio.sh path)" $(GO) test $(TEST_FLAGS) $(PKGS)
 
-# Go benchmarks of every package. The side-by-side comparison of SPEC §12
-# (sphere vs direct minio-go, s3fs, rclone and a go-fuse loopback, one run,
-# ratios printed) is a separate command; add it to BENCH_SIDE_BY_SIDE
-# when it exists, e.g. `$(GO) run ./cmd/spherebench`.
-BENCH_SIDE_BY_SIDE ?=
+# Go benchmarks of every package, then the side-by-side comparison of
+# SPEC §12: cmd/spherebench starts its own MinIO and compares direct
+# minio-go, s3mount in-process, s3fs and rclone mounts on the same data,
+# printing ratios (a few minutes; drops the page cache, so run as root).
+# Add a sphere column with BENCH_SIDE_BY_SIDE_FLAGS='--sphere-mount-dir
+# DIR --sphere-setup CMD' (see cmd/spherebench/mounts.go); set
+# BENCH_SIDE_BY_SIDE= to skip it.
+BENCH_SIDE_BY_SIDE_FLAGS ?=
+BENCH_SIDE_BY_SIDE ?= SPHERE_MINIO_BIN="$$(scripts/minio.sh path)" $(GO) run ./cmd/spherebench $(BENCH_SIDE_BY_SIDE_FLAGS)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 ifneq ($(strip $(BENCH_SIDE_BY_SIDE)),)

@@ -17,6 +17,9 @@ import (
 //
 // A command that cannot be decoded panics: skipping it on one node and not
 // another would make the replicas diverge.
+//
+// A command whose request was already applied is not applied again: it
+// answers with the first outcome (requests.go).
 func Apply(s *State, c *Command) Response {
 	if c.Version != CommandVersion {
 		panic(fmt.Sprintf("cluster: command version %d, this build understands %d", c.Version, CommandVersion))
@@ -25,11 +28,18 @@ func Apply(s *State, c *Command) Response {
 	if !ok {
 		panic(fmt.Sprintf("cluster: unknown command type %q", c.Type))
 	}
+	if r, seen := s.requests.outcome(c); seen {
+		return r
+	}
+	r := Response{}
 	id, err := h(s, c)
 	if err != nil {
-		return Response{Code: CodeOf(err), Msg: err.Error()}
+		r = Response{Code: CodeOf(err), Msg: err.Error()}
+	} else {
+		r.ID = id
 	}
-	return Response{ID: id}
+	s.requests.record(c, r)
+	return r
 }
 
 type handler func(s *State, c *Command) (policy.ID, error)

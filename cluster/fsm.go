@@ -37,6 +37,7 @@ func (f *FSM) Apply(l *raft.Log) any {
 	}
 	f.mu.Lock()
 	r := Apply(f.state, &c)
+	f.state.Applied = l.Index
 	f.mu.Unlock()
 	return r
 }
@@ -69,11 +70,15 @@ type snapshot struct {
 	// Datasets is keyed by dataset ID; encoding/json sorts map keys, so
 	// the encoding stays canonical.
 	Datasets map[policy.ID]map[string]*DatasetFile `json:"datasets"`
+	Members  []Member                              `json:"members,omitempty"`
+	Applied  uint64                                `json:"applied,omitempty"`
+	Requests []requestRecord                       `json:"requests,omitempty"`
 }
 
 // Encode writes the whole state canonically.
 func (s *State) Encode() ([]byte, error) {
-	snap := snapshot{Version: snapshotVersion, NextID: s.NextID, KeyCheck: s.KeyCheck, Entities: s.sortedEntities(), Datasets: s.Datasets}
+	snap := snapshot{Version: snapshotVersion, NextID: s.NextID, KeyCheck: s.KeyCheck, Entities: s.sortedEntities(), Datasets: s.Datasets,
+		Members: s.sortedMembers(), Applied: s.Applied, Requests: s.requests.order}
 	for _, u := range s.Users {
 		snap.Users = append(snap.Users, u)
 	}
@@ -115,6 +120,12 @@ func (s *State) Decode(data []byte) error {
 	for _, u := range snap.Users {
 		s.Users[u.ID] = u
 	}
+	s.Members = make(map[string]Member, len(snap.Members))
+	for _, m := range snap.Members {
+		s.Members[m.ID] = m
+	}
+	s.Applied = snap.Applied
+	s.requests.restore(snap.Requests)
 	s.rebuild(snap.Bindings, snap.Publications)
 	return nil
 }

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,18 +11,25 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
 )
 
 // Config configures a node.
 type Config struct {
 	NodeID   string
 	DataDir  string
-	RaftAddr string // host:port the node listens on and advertises
+	RaftAddr string // host:port the node listens on for Raft
+	// Advertise is the Raft address other nodes dial, when it is not
+	// RaftAddr (a NAT or a relay in front of the node); default RaftAddr.
+	Advertise string
 	// Bootstrap makes a node with no Raft state start a cluster of its own.
 	Bootstrap bool
 	Logger    *slog.Logger
@@ -34,6 +42,17 @@ type Node struct {
 	fsm       *FSM
 	store     *raftboltdb.BoltStore
 	transport *raft.NetworkTransport
+
+	// applied is the state machine's own applied index (State.Applied);
+	// raft.AppliedIndex runs ahead of it (entries handed to the FSM, not
+	// yet applied). advanced is closed and replaced whenever it moves.
+	applied  atomic.Uint64
+	mu       sync.Mutex
+	advanced chan struct{}
+	// readyTerm is the last term in which this node, as leader, saw a
+	// barrier through: from then on its state holds every entry committed
+	// before its term, and its applied index can serve reads (ReadIndex).
+	readyTerm atomic.Uint64
 }
 
 // Open starts the node: it opens the log, replays snapshots and log entries
@@ -51,7 +70,10 @@ func Open(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open raft log %s: %w", dir, err)
 	}
-	n := &Node{cfg: cfg, store: store, fsm: NewFSM()}
+	if cfg.Advertise == "" {
+		cfg.Advertise = cfg.RaftAddr
+	}
+	n := &Node{cfg: cfg, store: store, fsm: NewFSM(), advanced: make(chan struct{})}
 	ok := false
 	defer func() {
 		if !ok {
@@ -63,9 +85,9 @@ func Open(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open snapshots: %w", err)
 	}
-	addr, err := net.ResolveTCPAddr("tcp", cfg.RaftAddr)
+	addr, err := net.ResolveTCPAddr("tcp", cfg.Advertise)
 	if err != nil {
-		return nil, fmt.Errorf("raft address %q: %w", cfg.RaftAddr, err)
+		return nil, fmt.Errorf("raft address %q: %w", cfg.Advertise, err)
 	}
 	n.transport, err = raft.NewTCPTransportWithLogger(cfg.RaftAddr, addr, 3, 10*time.Second, hlog)
 	if err != nil {
@@ -82,7 +104,7 @@ func Open(cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("bootstrap: %w", err)
 		}
 	}
-	n.raft, err = raft.NewRaft(rc, n.fsm, store, store, snaps, n.transport)
+	n.raft, err = raft.NewRaft(rc, notifyingFSM{n}, store, store, snaps, n.transport)
 	if err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
@@ -108,11 +130,28 @@ func raftConfig(id string, l hclog.Logger) *raft.Config {
 	return c
 }
 
-// HasState reports whether a data directory already holds Raft state, so the
-// daemon can tell a first start from a restart before it opens anything.
+// HasState reports whether a data directory already holds Raft state (a
+// term, log entries or a snapshot), so the daemon can tell a first start
+// from a restart before it opens anything. A node whose first attempt to
+// join failed before it heard from the cluster has none, and joins again.
 func HasState(dataDir string) bool {
-	_, err := os.Stat(filepath.Join(dataDir, "raft", "raft.db"))
-	return err == nil
+	dir := filepath.Join(dataDir, "raft")
+	path := filepath.Join(dir, "raft.db")
+	if _, err := os.Stat(path); err != nil {
+		return false
+	}
+	// Read-only and with a timeout: another process may hold the log.
+	store, err := raftboltdb.New(raftboltdb.Options{Path: path, BoltOptions: &bbolt.Options{ReadOnly: true, Timeout: time.Second}})
+	if err != nil {
+		return true // let Open say what is wrong with it
+	}
+	defer store.Close()
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hclog.NewNullLogger())
+	if err != nil {
+		return true
+	}
+	exists, err := raft.HasExistingState(store, store, snaps)
+	return exists || err != nil
 }
 
 // FSM is the node's state machine.
@@ -156,10 +195,7 @@ func (n *Node) Propose(ctx context.Context, c *Command) (Response, error) {
 	}
 	f := n.raft.Apply(data, timeout)
 	if err := f.Error(); err != nil {
-		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
-			return Response{}, ErrNotLeader
-		}
-		return Response{}, fmt.Errorf("commit %s: %w", c.Type, err)
+		return Response{}, leaderError(err, "commit "+string(c.Type))
 	}
 	r, ok := f.Response().(Response)
 	if !ok {
@@ -173,32 +209,89 @@ func (n *Node) Snapshot() error {
 	return n.raft.Snapshot().Error()
 }
 
-// Status is what `sphere cluster status` shows about this node.
+// Status is one node's own view of the cluster, for `sphere cluster status`.
 type Status struct {
-	NodeID       string `json:"node_id"`
-	State        string `json:"state"`
-	Leader       string `json:"leader"`
-	LeaderAddr   string `json:"leader_addr"`
-	Term         string `json:"term"`
-	AppliedIndex uint64 `json:"applied_index"`
-	CommitIndex  string `json:"commit_index"`
+	NodeID     string `json:"node_id"`
+	State      string `json:"state"` // Leader, Follower, Candidate, Shutdown
+	Leader     string `json:"leader"`
+	LeaderAddr string `json:"leader_addr"`
+	Term       uint64 `json:"term"`
+	// CommitIndex and LastLogIndex are Raft's; AppliedIndex is the state
+	// machine's, the point StateHash was taken at.
+	CommitIndex       uint64 `json:"commit_index"`
+	LastLogIndex      uint64 `json:"last_log_index"`
+	AppliedIndex      uint64 `json:"applied_index"`
+	LastSnapshotIndex uint64 `json:"last_snapshot_index"`
+	// LastContactMS is how long ago a follower last heard from a leader
+	// (-1: never since it started; 0 on the leader).
+	LastContactMS int64 `json:"last_contact_ms"`
+	// StateHash is the SHA-256 of State.Encode at AppliedIndex: nodes at
+	// the same index must agree on it.
+	StateHash string `json:"state_hash"`
 }
 
-// Status reports the node's Raft status.
+// Status reports the node's Raft status and a hash of its state.
 func (n *Node) Status() Status {
-	st := n.raft.Stats()
 	addr, id := n.raft.LeaderWithID()
-	return Status{
+	st := Status{
 		NodeID: n.cfg.NodeID, State: n.raft.State().String(), Leader: string(id), LeaderAddr: string(addr),
-		Term: st["term"], AppliedIndex: n.raft.AppliedIndex(), CommitIndex: st["commit_index"],
+		Term: n.raft.CurrentTerm(), CommitIndex: n.raft.CommitIndex(), LastLogIndex: n.raft.LastIndex(),
+		LastContactMS: -1,
 	}
+	st.LastSnapshotIndex, _ = strconv.ParseUint(n.raft.Stats()["last_snapshot_index"], 10, 64)
+	switch last := n.raft.LastContact(); {
+	case n.IsLeader():
+		st.LastContactMS = 0
+	case !last.IsZero():
+		st.LastContactMS = time.Since(last).Milliseconds()
+	}
+	var data []byte
+	var err error
+	n.fsm.Read(func(s *State) {
+		st.AppliedIndex = s.Applied
+		data, err = s.Encode()
+	})
+	if err == nil {
+		st.StateHash = fmt.Sprintf("%x", sha256.Sum256(data))
+	}
+	return st
+}
+
+// Leader is the leader's id and Raft address as this node knows them, or
+// empty strings when there is none (an election, or no quorum).
+func (n *Node) Leader() (id, raftAddr string) {
+	addr, sid := n.raft.LeaderWithID()
+	return string(sid), string(addr)
 }
 
 // Close stops Raft and closes the log. Committed entries are already on disk.
+// A leader first hands its leadership to another voter, so the cluster does
+// not sit out an election timeout with nobody to commit writes.
 func (n *Node) Close() error {
+	if n.IsLeader() && n.hasOtherVoters() {
+		if err := n.raft.LeadershipTransfer().Error(); err != nil {
+			n.cfg.Logger.Warn("could not hand over leadership before stopping", "err", err)
+		} else {
+			id, _ := n.Leader()
+			n.cfg.Logger.Info("handed over leadership", "to", id)
+		}
+	}
 	err := n.raft.Shutdown().Error()
 	n.closeStores()
 	return err
+}
+
+func (n *Node) hasOtherVoters() bool {
+	servers, err := n.Servers()
+	if err != nil {
+		return false
+	}
+	for _, s := range servers {
+		if s.Voter && s.ID != n.cfg.NodeID {
+			return true
+		}
+	}
+	return false
 }
 
 func (n *Node) closeStores() {
@@ -219,4 +312,45 @@ func ReadSnapshotFile(r io.Reader) (*State, error) {
 	}
 	s := NewState()
 	return s, s.Decode(data)
+}
+
+// leaderError turns Raft's "this node cannot commit" errors into
+// ErrNotLeader, so callers know to try the leader instead.
+func leaderError(err error, what string) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrLeadershipTransferInProgress):
+		return fmt.Errorf("%s: %w", what, ErrNotLeader)
+	default:
+		return fmt.Errorf("%s: %w", what, err)
+	}
+}
+
+// notifyingFSM is the state machine as Raft drives it: after every change
+// it records the state's applied index and wakes WaitApplied.
+type notifyingFSM struct{ n *Node }
+
+func (f notifyingFSM) Apply(l *raft.Log) any {
+	r := f.n.fsm.Apply(l)
+	f.n.advance()
+	return r
+}
+
+func (f notifyingFSM) Snapshot() (raft.FSMSnapshot, error) { return f.n.fsm.Snapshot() }
+
+func (f notifyingFSM) Restore(rc io.ReadCloser) error {
+	err := f.n.fsm.Restore(rc)
+	f.n.advance()
+	return err
+}
+
+func (n *Node) advance() {
+	var idx uint64
+	n.fsm.Read(func(s *State) { idx = s.Applied })
+	n.applied.Store(idx)
+	n.mu.Lock()
+	close(n.advanced)
+	n.advanced = make(chan struct{})
+	n.mu.Unlock()
 }

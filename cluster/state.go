@@ -65,6 +65,15 @@ type State struct {
 	// Datasets holds each dataset's files by path; the bytes are in the
 	// blob store, content-addressed by the chunks' hashes.
 	Datasets map[policy.ID]map[string]*DatasetFile
+	// Members are the cluster's nodes as they registered (membership.go).
+	Members map[string]Member
+	// Applied is the Raft index of the last command applied, so a reader
+	// can wait for an index (linearizable reads) and a state hash names
+	// the point it was taken at.
+	Applied uint64
+	// requests remembers recent requests' outcomes, so that a retried
+	// command applies once (requests.go).
+	requests requestLog
 
 	// Bindings and publications live only in the policy index, which is
 	// their single source of truth; snapshots read them back from it.
@@ -81,6 +90,7 @@ func NewState() *State {
 		Entities: map[policy.ID]*Entity{},
 		Users:    map[policy.ID]*User{},
 		Datasets: map[policy.ID]map[string]*DatasetFile{},
+		Members:  map[string]Member{},
 	}
 	s.rebuild(nil, nil)
 	return s

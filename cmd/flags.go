@@ -28,22 +28,29 @@ func globalFlags() []cli.Flag {
 		&cli.StringFlag{Name: "api", EnvVars: []string{"SPHERE_API"}, Usage: "a daemon's remote API address (HOST:PORT) instead of the socket"},
 		&cli.StringFlag{Name: "token", EnvVars: []string{"SPHERE_TOKEN"}, Usage: "API token for --api"},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "table (for people) or json (for scripts)"},
+		&cli.BoolFlag{Name: "consistent", EnvVars: []string{"SPHERE_CONSISTENT"}, Usage: "linearizable reads: the node catches up with the cluster's leader before it answers (default: its local state)"},
 	}
 }
 
 var descriptionFlag = &cli.StringFlag{Name: "description", Aliases: []string{"d"}, Usage: "a description"}
 
-// call sends one request to the daemon.
-func call(c *cli.Context, method string, req, resp any) error {
-	var client *api.Client
+// dial returns a client for the daemon the global flags name.
+func dial(c *cli.Context) *api.Client {
+	client := api.Dial(c.String("socket"))
 	if addr := c.String("api"); addr != "" {
 		client = api.DialTCP(addr, c.String("token"))
-	} else {
-		client = api.Dial(c.String("socket"))
 	}
+	if c.Bool("consistent") {
+		client.Consistent()
+	}
+	return client
+}
+
+// call sends one request to the daemon.
+func call(c *cli.Context, method string, req, resp any) error {
 	ctx, cancel := context.WithTimeout(c.Context, 60*time.Second)
 	defer cancel()
-	err := client.Call(ctx, method, req, resp)
+	err := dial(c).Call(ctx, method, req, resp)
 	var ce *api.CallError
 	if err != nil && !errors.As(err, &ce) {
 		return fmt.Errorf("%w at %s (is `sphere server` running? set --socket or SPHERE_SOCKET): %v", errNoDaemon, c.String("socket"), errors.Unwrap(err))

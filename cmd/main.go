@@ -26,7 +26,7 @@ const (
 
 var exitOf = map[string]int{
 	"invalid": exitInvalid, "denied": exitDenied, "not_found": exitNotFound,
-	"exists": exitConflict, "conflict": exitConflict,
+	"exists": exitConflict, "conflict": exitConflict, "read_only": exitConflict, "no_space": exitConflict,
 }
 
 // Main runs the command line and returns the process's exit code.
@@ -40,7 +40,7 @@ func Main(args []string) int {
 		Commands: []*cli.Command{
 			cmdServer(), cmdWhoAmI(), cmdUser(), cmdOrg(), cmdCommunity(), cmdProject(),
 			cmdCloud(), cmdFolder(), cmdServiceAccount(), cmdRole(), cmdShare(), cmdUnshare(),
-			cmdAccess(), cmdSecret(), cmdS3(), cmdMount(), cmdUmount(), cmdExec(), cmdCluster(),
+			cmdAccess(), cmdSecret(), cmdDataset(), cmdS3(), cmdMount(), cmdUmount(), cmdExec(), cmdCluster(),
 		},
 	}
 	err := app.Run(interspersed(app, args))

@@ -17,12 +17,15 @@ import (
 func cmdServer() *cli.Command {
 	return &cli.Command{
 		Name:  "server",
-		Usage: "run a sphere node (on its first start it bootstraps a single-node cluster)",
+		Usage: "run a sphere node (on its first start it bootstraps a single-node cluster, or joins one with --join)",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "data-dir", Value: ".sphere/data", Usage: "where the node keeps its Raft log, snapshots, master key and audit log"},
 			&cli.StringFlag{Name: "node-id", Value: "node1", Usage: "this node's id in the cluster"},
-			&cli.StringFlag{Name: "raft-addr", Value: "127.0.0.1:7400", Usage: "HOST:PORT for Raft traffic"},
-			&cli.StringFlag{Name: "api-addr", Usage: "HOST:PORT for the remote API (token-authenticated); off when empty"},
+			&cli.StringFlag{Name: "raft-addr", Value: "127.0.0.1:7400", Usage: "HOST:PORT for Raft traffic; unauthenticated and unencrypted, so on a private network only"},
+			&cli.StringFlag{Name: "raft-advertise", Usage: "HOST:PORT other nodes reach this node's Raft at, when not --raft-addr (NAT, a relay)"},
+			&cli.StringFlag{Name: "api-addr", Usage: "HOST:PORT for the remote API (token-authenticated) and node-to-node calls; off when empty, needed in a cluster"},
+			&cli.StringFlag{Name: "join", Usage: "on the first start, join the cluster of the node whose API is at HOST:PORT (needs copies of its master key and cluster secret files)"},
+			&cli.StringFlag{Name: "cluster-secret-file", Usage: "the secret that authenticates nodes to each other (default DATA-DIR/cluster.secret, created 0600 unless --join)"},
 			&cli.StringFlag{Name: "master-key-file", Usage: "the master key wrapping project data keys (default DATA-DIR/master.key, created 0600 on first start)"},
 			&cli.StringFlag{Name: "audit-log", Usage: "JSON-lines audit log (default DATA-DIR/audit.log; - for none)"},
 			&cli.StringSliceFlag{Name: "mount", Usage: "ORG/C/P=DIR: mount a project at start (repeatable)"},
@@ -42,14 +45,17 @@ func server(c *cli.Context) error {
 		return usagef("--log-level: %v", err)
 	}
 	cfg := daemon.Config{
-		DataDir:       c.String("data-dir"),
-		Socket:        c.String("socket"),
-		NodeID:        c.String("node-id"),
-		RaftAddr:      c.String("raft-addr"),
-		APIAddr:       c.String("api-addr"),
-		MasterKeyFile: c.String("master-key-file"),
-		AuditLog:      c.String("audit-log"),
-		Logger:        slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
+		DataDir:           c.String("data-dir"),
+		Socket:            c.String("socket"),
+		NodeID:            c.String("node-id"),
+		RaftAddr:          c.String("raft-addr"),
+		RaftAdvertise:     c.String("raft-advertise"),
+		APIAddr:           c.String("api-addr"),
+		MasterKeyFile:     c.String("master-key-file"),
+		ClusterSecretFile: c.String("cluster-secret-file"),
+		Join:              c.String("join"),
+		AuditLog:          c.String("audit-log"),
+		Logger:            slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
 	}
 	for _, m := range c.StringSlice("mount") {
 		project, dir, ok := strings.Cut(m, "=")

@@ -4,8 +4,10 @@ package daemon
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -26,8 +28,15 @@ type Config struct {
 	Socket        string
 	NodeID        string
 	RaftAddr      string
+	RaftAdvertise string // the Raft address other nodes dial; default RaftAddr
 	APIAddr       string // "" disables the remote API listener
 	MasterKeyFile string // default DataDir/master.key
+	// ClusterSecretFile authenticates node-to-node calls; default
+	// DataDir/cluster.secret, created on a node that does not join.
+	ClusterSecretFile string
+	// Join is the API address of a node of the cluster to join on the
+	// first start; a node with Raft state already knows its cluster.
+	Join string
 	AuditLog      string // default DataDir/audit.log; "-" disables
 	Mounts        []MountSpec
 	DemoMount     string // on first start, create a demo project and mount it here
@@ -45,6 +54,12 @@ var (
 	// ErrMasterKey stops the daemon: it never serves secrets it cannot
 	// decrypt, nor invents a new key for a cluster that has one.
 	ErrMasterKey = errors.New("master key")
+	// ErrClusterSecret stops a node that cannot authenticate to the
+	// others, and refuses a caller that does not present the secret.
+	ErrClusterSecret = errors.New("cluster secret")
+	// ErrNoLeader is a write or linearizable read this node could not get
+	// to a leader: it is cut off from a majority, or the majority is down.
+	ErrNoLeader = errors.New("no leader")
 )
 
 // Daemon is a running sphere server.
@@ -53,6 +68,7 @@ type Daemon struct {
 	log     *slog.Logger
 	node    *cluster.Node
 	master  *keyring.Master
+	link    *clusterLink
 	audit   *audit.Log
 	methods map[string]handlerFunc
 
@@ -74,6 +90,9 @@ func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
 	if cfg.AuditLog == "" {
 		cfg.AuditLog = filepath.Join(cfg.DataDir, "audit.log")
 	}
+	if cfg.ClusterSecretFile == "" {
+		cfg.ClusterSecretFile = filepath.Join(cfg.DataDir, "cluster.secret")
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
@@ -85,9 +104,24 @@ func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
 		}
 	}()
 	firstStart := !cluster.HasState(cfg.DataDir)
-	if d.master, err = loadMaster(cfg.MasterKeyFile, firstStart); err != nil {
+	// A joining node copies the cluster's keys; it never mints its own.
+	joining := firstStart && cfg.Join != ""
+	if joining {
+		if cfg.APIAddr == "" {
+			return nil, fmt.Errorf("--join needs --api-addr: the other nodes forward writes and reads to it")
+		}
+		if _, err := os.Stat(cfg.MasterKeyFile); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %s is missing: a node joining a cluster needs a copy of the cluster's master key file (--master-key-file)", ErrMasterKey, cfg.MasterKeyFile)
+		}
+	}
+	if d.master, err = loadMaster(cfg.MasterKeyFile, firstStart && !joining); err != nil {
 		return nil, err
 	}
+	secret, err := loadClusterSecret(cfg.ClusterSecretFile, cfg.Join == "")
+	if err != nil {
+		return nil, err
+	}
+	d.link = newClusterLink(secret)
 	auditPath := cfg.AuditLog
 	if auditPath == "-" {
 		auditPath = ""
@@ -97,21 +131,37 @@ func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
 	}
 	d.mounts = newMountTable(d)
 	d.node, err = cluster.Open(cluster.Config{
-		NodeID: cfg.NodeID, DataDir: cfg.DataDir, RaftAddr: cfg.RaftAddr,
-		Bootstrap: true, Logger: d.log,
+		NodeID: cfg.NodeID, DataDir: cfg.DataDir, RaftAddr: cfg.RaftAddr, Advertise: cfg.RaftAdvertise,
+		Bootstrap: cfg.Join == "", Logger: d.log,
 	})
 	if err != nil {
 		return nil, err
+	}
+	if joining {
+		if err := d.joinVia(ctx, cfg.Join); err != nil {
+			return nil, err
+		}
 	}
 	wait, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := d.node.WaitLeader(wait); err != nil {
 		return nil, err
 	}
+	// Catch up before looking at the state: a restarted or new follower
+	// knows a leader before it has the entries that leader committed.
+	if err := d.linearize(wait); err != nil {
+		return nil, fmt.Errorf("catch up with the cluster: %w", err)
+	}
 	if err := d.checkMasterKey(ctx); err != nil {
 		return nil, err
 	}
+	if err := d.register(ctx); err != nil {
+		return nil, fmt.Errorf("register this node: %w", err)
+	}
 	d.methods = d.routes()
+	for name, h := range d.clusterRoutes() {
+		d.methods[name] = h
+	}
 	l, err := listenUnix(cfg.Socket)
 	if err != nil {
 		return nil, err
@@ -213,13 +263,16 @@ func (d *Daemon) Close() error {
 	return err
 }
 
-// propose commits a command as the caller and returns its result.
+// propose commits a command as the caller, through the leader wherever it
+// is, and returns its result.
 func (d *Daemon) propose(ctx context.Context, c caller, t cluster.CommandType, payload any) (policy.ID, error) {
 	cmd, err := cluster.NewCommand(t, c.Principal, payload)
 	if err != nil {
 		return 0, err
 	}
-	resp, err := d.node.Propose(ctx, cmd)
+	// One id for all attempts to commit it, here or at the leader.
+	cmd.Request = rand.Text()
+	resp, err := d.commit(ctx, cmd)
 	if err != nil {
 		return 0, err
 	}

@@ -113,15 +113,30 @@ func method[Req any](fn func(ctx context.Context, c caller, req Req) (any, error
 const maxRequest = 1 << 20
 
 func (d *Daemon) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, internalPrefix) {
+		d.serveInternal(w, r)
+		return
+	}
 	name, ok := strings.CutPrefix(r.URL.Path, "/v1/")
 	h, known := d.methods[name]
-	if !ok || !known || r.Method != http.MethodPost {
+	upload := name == api.MDatasetUpload
+	if !ok || !(known || upload) || r.Method != http.MethodPost {
 		writeError(w, cluster.Errorf(cluster.CodeNotFound, "no such API method %q", r.URL.Path))
 		return
 	}
 	c, err := d.identify(r)
 	if err != nil {
 		writeError(w, err)
+		return
+	}
+	if r.Header.Get(api.HeaderConsistency) == api.Linearizable {
+		if err := d.linearize(r.Context()); err != nil {
+			writeError(w, err)
+			return
+		}
+	}
+	if upload {
+		d.serveUpload(w, r, c)
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequest+1))
@@ -141,11 +156,15 @@ func (d *Daemon) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
 	if res == nil {
 		res = struct{}{}
 	}
-	_ = json.NewEncoder(w).Encode(res)
+	writeJSON(w, res)
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
 }
 
 var statusOf = map[cluster.ErrCode]int{
@@ -154,6 +173,8 @@ var statusOf = map[cluster.ErrCode]int{
 	cluster.CodeNotFound: http.StatusNotFound,
 	cluster.CodeExists:   http.StatusConflict,
 	cluster.CodeConflict: http.StatusConflict,
+	cluster.CodeNoSpace:  http.StatusInsufficientStorage,
+	cluster.CodeReadOnly: http.StatusConflict,
 	cluster.CodeInternal: http.StatusInternalServerError,
 }
 

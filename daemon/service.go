@@ -39,6 +39,8 @@ func (d *Daemon) routes() map[string]handlerFunc {
 		api.MAccessCheck:   method(d.accessCheck),
 		api.MSecretPut:     method(d.secretPut),
 		api.MSecretEnv:     method(d.secretEnv),
+		api.MDatasetCreate: method(d.datasetCreate),
+		api.MDatasetSeal:   method(d.datasetSeal),
 		api.MMount:         method(d.mount),
 		api.MUmount:        method(d.umount),
 		api.MMountList:     method(d.mountList),
@@ -288,8 +290,11 @@ func (d *Daemon) view(s *cluster.State, c caller, e *cluster.Entity, detail bool
 		Description: e.Description, Creator: s.PrincipalName(e.Creator), Created: e.Created, Modified: e.Modified,
 		Settings: e.Settings,
 	}
-	if e.Type == cluster.TypeSecret {
+	switch e.Type {
+	case cluster.TypeSecret:
 		v.Size = int64(e.SecretLen)
+	case cluster.TypeDataset:
+		v.Size, v.Files = s.DatasetUsage(e.ID)
 	}
 	if !detail {
 		return v

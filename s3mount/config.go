@@ -33,21 +33,26 @@ type Config struct {
 // use: scheme http or https, a host with an optional port, and no path,
 // query, fragment or user information.
 func ValidateEndpoint(s string) (*url.URL, error) {
+	shown := s // what messages quote: never a password
 	bad := func(rule string, args ...any) (*url.URL, error) {
 		return nil, &Error{Kind: ErrInvalid,
-			Reason: fmt.Sprintf("endpoint %q: ", s) + fmt.Sprintf(rule, args...)}
+			Reason: fmt.Sprintf("endpoint %q: ", shown) + fmt.Sprintf(rule, args...)}
 	}
 	if s == "" {
 		return bad("empty; want http(s)://host:port")
 	}
+	if !strings.HasPrefix(s, "http://") && !strings.HasPrefix(s, "https://") {
+		return bad("must start with http:// or https://, as in http://127.0.0.1:9000")
+	}
 	u, err := url.Parse(s)
 	if err != nil {
-		return bad("not a URL (%v); want http(s)://host:port", err)
+		return bad("not a URL (%v); want http(s)://host:port", err.(*url.Error).Err)
+	}
+	if u.User != nil {
+		shown = u.Redacted()
 	}
 	switch {
-	case u.Scheme != "http" && u.Scheme != "https":
-		return bad("scheme must be http or https, e.g. http://127.0.0.1:9000")
-	case u.Opaque != "" || u.Host == "":
+	case u.Host == "":
 		return bad("no host; want %s://host:port", u.Scheme)
 	case u.User != nil:
 		return bad("must not contain user information; credentials go in the key id and secret")

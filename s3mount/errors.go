@@ -67,7 +67,10 @@ func (e *Error) Error() string {
 	var sb strings.Builder
 	sb.WriteString("s3 " + e.Op)
 	if e.Bucket != "" {
-		sb.WriteString(" " + e.Bucket + "/" + e.Key)
+		sb.WriteString(" " + e.Bucket)
+	}
+	if e.Key != "" {
+		sb.WriteString("/" + e.Key)
 	}
 	sb.WriteString(": " + e.Kind.Error())
 	if e.Reason != "" {
@@ -101,23 +104,33 @@ func (b *Bucket) fail(ctx context.Context, op, key string, err error, atOpen boo
 	if errors.As(err, &done) {
 		return err
 	}
-	kind, reason := classify(ctx, err, atOpen)
+	reason, kind := classify(ctx, err, atOpen)
 	e := &Error{Op: op, Bucket: b.name, Key: key, Kind: kind, Reason: reason}
-	if kind == ErrUnavailable && !errors.Is(ctx.Err(), context.Canceled) {
+	// A caller that gave up (or a readahead no longer wanted) is no news.
+	var te *timeoutError
+	abandoned := ctx.Err() != nil && !errors.As(context.Cause(ctx), &te)
+	if kind == ErrUnavailable && !abandoned {
 		b.log.Warn("s3 operation failed", "op", op, "endpoint", b.endpoint, "bucket", b.name, "key", key, "reason", reason)
 	}
 	return e
 }
 
-func classify(ctx context.Context, err error, atOpen bool) (kind error, reason string) {
+// credentialHints says in plain words what Open's credential errors mean.
+var credentialHints = map[string]string{
+	"InvalidAccessKeyId":    "the server does not know this key id; ",
+	"SignatureDoesNotMatch": "the secret is not this key id's; ",
+	"AccessDenied":          "this key may not list the bucket; ",
+}
+
+func classify(ctx context.Context, err error, atOpen bool) (reason string, kind error) {
 	// A context this package timed out explains itself better than the
 	// "context deadline exceeded" or "connection reset" it causes.
 	var te *timeoutError
 	if errors.As(context.Cause(ctx), &te) {
-		return ErrUnavailable, te.Error()
+		return te.Error(), ErrUnavailable
 	}
 	if ctx.Err() != nil {
-		return ErrUnavailable, "canceled: " + context.Cause(ctx).Error()
+		return "canceled: " + context.Cause(ctx).Error(), ErrUnavailable
 	}
 	var er minio.ErrorResponse
 	if errors.As(err, &er) && er.Code != "" {
@@ -127,38 +140,38 @@ func classify(ctx context.Context, err error, atOpen bool) (kind error, reason s
 		}
 		switch er.Code {
 		case "NoSuchKey", "NotFound":
-			return ErrNotFound, reason
+			return reason, ErrNotFound
 		case "NoSuchBucket":
 			if atOpen {
-				return ErrNoSuchBucket, reason
+				return reason, ErrNoSuchBucket
 			}
-			return ErrNotFound, reason
+			return reason, ErrNotFound
 		case "AccessDenied", "SignatureDoesNotMatch", "InvalidAccessKeyId", "AllAccessDisabled":
 			if atOpen {
-				return ErrBadCredentials, reason
+				return credentialHints[er.Code] + reason, ErrBadCredentials
 			}
-			return ErrDenied, reason
+			return reason, ErrDenied
 		case minio.InvalidBucketName, minio.XMinioInvalidObjectName, "KeyTooLongError", "InvalidObjectName":
-			return ErrInvalid, reason
+			return reason, ErrInvalid
 		}
 		if er.StatusCode >= 500 {
-			return ErrUnavailable, fmt.Sprintf("server error %d: %s", er.StatusCode, reason)
+			return fmt.Sprintf("server error %d: %s", er.StatusCode, reason), ErrUnavailable
 		}
-		return ErrUnavailable, fmt.Sprintf("unexpected answer %d: %s", er.StatusCode, reason)
+		return fmt.Sprintf("unexpected answer %d: %s", er.StatusCode, reason), ErrUnavailable
 	}
 	var ne net.Error
 	var ue *url.Error
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return ErrUnavailable, "connection refused: is the server running? (" + err.Error() + ")"
+		return "connection refused: is the server running? (" + err.Error() + ")", ErrUnavailable
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
-		return ErrUnavailable, "connection lost: " + err.Error()
+		return "connection lost: " + err.Error(), ErrUnavailable
 	case errors.As(err, &ne) && ne.Timeout():
-		return ErrUnavailable, "timed out: " + err.Error()
+		return "timed out: " + err.Error(), ErrUnavailable
 	case errors.As(err, &ne), errors.As(err, &ue):
-		return ErrUnavailable, "network error: " + err.Error()
+		return "network error: " + err.Error(), ErrUnavailable
 	}
-	return ErrUnavailable, "unexpected error: " + err.Error()
+	return "unexpected error: " + err.Error(), ErrUnavailable
 }
 
 // errorf builds an *Error that did not come from S3.

@@ -79,36 +79,111 @@ func freeAddr(t testing.TB) string {
 // node is one sphere server process.
 type node struct {
 	t        testing.TB
+	id       string
 	dir      string // everything of this node: data, socket, logs
 	dataDir  string
 	socket   string
 	raftAddr string
-	extra    []string
-	cmd      *exec.Cmd
-	log      *bytes.Buffer
-	exited   chan error
+	// advertise is where the other nodes dial this node's Raft: raftAddr,
+	// or the relay in front of it.
+	advertise string
+	apiAddr   string // "" without a remote API
+	join      string // the API address joined on the first start
+	relay     *relay // nil unless nodeOpts.relay
+	extra     []string
+	cmd       *exec.Cmd
+	log       *bytes.Buffer
+	exited    chan error
 }
 
 type nodeOpts struct {
 	extra []string // more `sphere server` flags
+	id    string   // --node-id; default node1
+	api   bool     // listen for the remote API and other nodes (--api-addr)
+	// join makes the node join that node's cluster, with copies of its
+	// master key and cluster secret; it implies api.
+	join *node
+	// relay puts a relay the test controls in front of the node's Raft
+	// listener (--raft-advertise), to cut the node off (relay.cut).
+	relay bool
 }
 
-// startNode starts a daemon and waits until it answers on its socket. The
-// node is stopped (SIGTERM, then SIGKILL) when the test ends.
+// startNode starts a daemon and waits until it answers on its socket, which
+// for a joining node means it has joined and caught up. The node is stopped
+// (SIGTERM, then SIGKILL) when the test ends.
 func startNode(t testing.TB, o nodeOpts) *node {
 	t.Helper()
-	dir := sharedTempDir(t)
-	n := &node{t: t, dir: dir, dataDir: filepath.Join(dir, "data"), socket: filepath.Join(dir, "sphere.sock"),
-		raftAddr: freeAddr(t), extra: o.extra}
+	n := newNode(t, o)
 	if err := n.start(); err != nil {
 		t.Fatal(err)
+	}
+	return n
+}
+
+// newNode prepares a node without starting it; it is stopped when the test
+// ends if it runs then.
+func newNode(t testing.TB, o nodeOpts) *node {
+	t.Helper()
+	dir := sharedTempDir(t)
+	n := &node{t: t, id: o.id, dir: dir, dataDir: filepath.Join(dir, "data"), socket: filepath.Join(dir, "sphere.sock"),
+		raftAddr: freeAddr(t), extra: o.extra}
+	if n.id == "" {
+		n.id = "node1"
+	}
+	n.advertise = n.raftAddr
+	if o.relay {
+		n.relay = newRelay(t, n.raftAddr)
+		n.advertise = n.relay.addr
+	}
+	if o.api || o.join != nil {
+		n.apiAddr = freeAddr(t)
+	}
+	if o.join != nil {
+		n.join = o.join.apiAddr
+		if err := os.MkdirAll(n.dataDir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []string{"master.key", "cluster.secret"} {
+			copyFile(t, filepath.Join(o.join.dataDir, f), filepath.Join(n.dataDir, f))
+		}
 	}
 	t.Cleanup(n.stop)
 	return n
 }
 
+// startCluster starts size nodes, node1 bootstrapping and the others joining
+// it, every one with a remote API; relay puts relays in front of the
+// joiners' Raft listeners.
+func startCluster(t testing.TB, size int, relay bool) []*node {
+	t.Helper()
+	nodes := []*node{startNode(t, nodeOpts{id: "node1", api: true})}
+	for i := 2; i <= size; i++ {
+		nodes = append(nodes, startNode(t, nodeOpts{id: fmt.Sprintf("node%d", i), join: nodes[0], relay: relay}))
+	}
+	return nodes
+}
+
+func copyFile(t testing.TB, from, to string) {
+	t.Helper()
+	data, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (n *node) args() []string {
-	return append([]string{"--socket", n.socket, "server", "--data-dir", n.dataDir, "--raft-addr", n.raftAddr}, n.extra...)
+	a := []string{"--socket", n.socket, "server", "--data-dir", n.dataDir, "--node-id", n.id,
+		"--raft-addr", n.raftAddr, "--raft-advertise", n.advertise}
+	if n.apiAddr != "" {
+		a = append(a, "--api-addr", n.apiAddr)
+	}
+	if n.join != "" {
+		a = append(a, "--join", n.join)
+	}
+	return append(a, n.extra...)
 }
 
 // start runs the server and waits for its socket to answer.

@@ -30,6 +30,11 @@ const (
 	MMount         = "mount"
 	MUmount        = "umount"
 	MMountList     = "mount.list"
+	MDatasetCreate = "dataset.create"
+	MDatasetSeal   = "dataset.seal"
+	// MDatasetUpload streams one file's bytes as the request body (not
+	// JSON): POST /v1/dataset.upload?dataset=REF&path=P&mtime=UNIXNANO.
+	MDatasetUpload = "dataset.upload"
 	MS3Create      = "s3.create"
 	MS3Activate    = "s3.activate"
 	MClusterStatus = "cluster.status"
@@ -78,6 +83,7 @@ type Entity struct {
 	PublishedTo []string  `json:"published_to,omitempty"`
 	Members     []Binding `json:"members,omitempty"`
 	Size        int64     `json:"size,omitempty"`
+	Files       int       `json:"files,omitempty"` // datasets: how many files
 }
 
 // Binding is a role binding.
@@ -150,6 +156,12 @@ type (
 	TokenReply struct {
 		Token string `json:"token"`
 	}
+	DatasetCreateReq struct {
+		Project     string `json:"project"`
+		Name        string `json:"name"`
+		SizeLimit   int64  `json:"size_limit,omitempty"`
+		Description string `json:"description,omitempty"`
+	}
 	S3CreateReq struct {
 		Project     string `json:"project"`
 		Name        string `json:"name"`
@@ -173,5 +185,59 @@ type (
 	Mount struct {
 		Project string `json:"project"`
 		Dir     string `json:"dir"`
+	}
+)
+
+// Cluster membership methods (MClusterStatus and MSnapshot are above).
+const (
+	MClusterJoin   = "cluster.join"
+	MClusterRemove = "cluster.remove"
+)
+
+// HeaderConsistency asks for a read consistency; Linearizable is the only
+// value besides the default (the answering node's local state): the node
+// first catches up with everything the leader committed.
+const (
+	HeaderConsistency = "Sphere-Read-Consistency"
+	Linearizable      = "linearizable"
+)
+
+type (
+	// ClusterJoinReq adds a node (or moves it to new addresses).
+	ClusterJoinReq struct {
+		ID       string `json:"id"`
+		RaftAddr string `json:"raft_addr"`
+		APIAddr  string `json:"api_addr"`
+	}
+	// ClusterRemoveReq takes a node out of the cluster.
+	ClusterRemoveReq struct {
+		ID string `json:"id"`
+	}
+	// ClusterStatus is every node of the cluster as the answering node
+	// sees it, each node's figures asked of that node.
+	ClusterStatus struct {
+		Node   string       `json:"node"`   // the node that answered
+		Leader string       `json:"leader"` // the leader it knows; "" when none
+		Nodes  []NodeStatus `json:"nodes"`
+	}
+	// NodeStatus is one node. Health is "ok", or why not: unreachable, no
+	// leader (it cannot reach a quorum), or no recent contact with one.
+	NodeStatus struct {
+		ID                string `json:"id"`
+		RaftAddr          string `json:"raft_addr"`
+		APIAddr           string `json:"api_addr"`
+		Voter             bool   `json:"voter"`
+		Leader            bool   `json:"leader"`
+		State             string `json:"state,omitempty"` // Leader, Follower, Candidate
+		SeesLeader        string `json:"sees_leader,omitempty"`
+		Term              uint64 `json:"term,omitempty"`
+		CommitIndex       uint64 `json:"commit_index,omitempty"`
+		AppliedIndex      uint64 `json:"applied_index,omitempty"`
+		LastSnapshotIndex uint64 `json:"last_snapshot_index,omitempty"`
+		LastContactMS     int64  `json:"last_contact_ms,omitempty"`
+		Health            string `json:"health"`
+		// StateHash is the SHA-256 of the node's state at AppliedIndex,
+		// shown to administrators: nodes at one index must agree on it.
+		StateHash string `json:"state_hash,omitempty"`
 	}
 )

@@ -8,15 +8,17 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 )
 
 // Client calls a daemon over its unix socket (the caller is known by its
 // uid) or over the API listener with a bearer token.
 type Client struct {
-	http  *http.Client
-	base  string
-	token string
+	http       *http.Client
+	base       string
+	token      string
+	consistent bool
 }
 
 // Dial returns a client for the daemon listening on a unix socket.
@@ -35,6 +37,13 @@ func DialTCP(addr, token string) *Client {
 	return &Client{http: &http.Client{Timeout: 30 * time.Second}, base: "http://" + addr, token: token}
 }
 
+// Consistent makes the client's reads linearizable: each call asks the
+// daemon to catch up with the cluster's leader before it answers.
+func (c *Client) Consistent() *Client {
+	c.consistent = true
+	return c
+}
+
 // CallError is a failed call as the daemon reported it.
 type CallError struct {
 	Status int
@@ -50,13 +59,30 @@ func (c *Client) Call(ctx context.Context, method string, req, resp any) error {
 	if err != nil {
 		return fmt.Errorf("encode request: %w", err)
 	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/v1/"+method, bytes.NewReader(body))
+	return c.do(ctx, method, nil, "application/json", bytes.NewReader(body), resp)
+}
+
+// Stream invokes a method whose request body is raw bytes (a file being
+// uploaded) with its parameters in the query string.
+func (c *Client) Stream(ctx context.Context, method string, params url.Values, body io.Reader, resp any) error {
+	return c.do(ctx, method, params, "application/octet-stream", body, resp)
+}
+
+func (c *Client) do(ctx context.Context, method string, params url.Values, contentType string, body io.Reader, resp any) error {
+	u := c.base + "/v1/" + method
+	if len(params) > 0 {
+		u += "?" + params.Encode()
+	}
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, u, body)
 	if err != nil {
 		return err
 	}
-	hreq.Header.Set("Content-Type", "application/json")
+	hreq.Header.Set("Content-Type", contentType)
 	if c.token != "" {
 		hreq.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	if c.consistent {
+		hreq.Header.Set(HeaderConsistency, Linearizable)
 	}
 	hresp, err := c.http.Do(hreq)
 	if err != nil {

@@ -47,6 +47,29 @@ func ValidResourceName(name string) error {
 	return nil
 }
 
+// MaxEntryNameLen is the longest name of a file or directory in a dataset
+// or a bucket: Linux's NAME_MAX.
+const MaxEntryNameLen = 255
+
+// ValidEntryName reports whether name can name a file or directory in a
+// dataset or a bucket: what a Linux filesystem takes (1–255 bytes, no "/"
+// and no NUL, not "." or ".."), less control characters, which are never
+// what a person meant and break listings and object keys.
+func ValidEntryName(name string) error {
+	switch {
+	case name == "" || len(name) > MaxEntryNameLen:
+		return fmt.Errorf("%w: a name has 1 to %d bytes, not %d", ErrInvalidName, MaxEntryNameLen, len(name))
+	case name == "." || name == "..":
+		return fmt.Errorf("%w %q", ErrInvalidName, name)
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c == '/' || c < 0x20 || c == 0x7f {
+			return fmt.Errorf("%w %q: no / or control characters", ErrInvalidName, name)
+		}
+	}
+	return nil
+}
+
 func validLength(name string) error {
 	if name == "" || len(name) > MaxNameLen {
 		return fmt.Errorf("%w: a name has 1 to %d characters, not %d", ErrInvalidName, MaxNameLen, len(name))

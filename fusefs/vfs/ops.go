@@ -11,10 +11,11 @@ import (
 type class uint8
 
 const (
-	classRoot        class = iota
-	classKindDir           // datasets/, s3/, secrets/
-	classResourceDir       // datasets/NAME/, s3/NAME/: their contents are served by the dataset and S3 layers
-	classSecret            // secrets/NAME
+	classRoot    class = iota
+	classKindDir       // datasets/, s3/, secrets/
+	classSecret        // secrets/NAME
+	classDataset       // datasets/NAME/ (the gate) and everything below it: dataset.go
+	classBucket        // s3/NAME/ (the gate) and everything below it: bucket.go
 )
 
 func (r Ref) class() class {
@@ -25,8 +26,10 @@ func (r Ref) class() class {
 		return classKindDir
 	case r.Kind == KindSecret:
 		return classSecret
+	case r.Kind == KindDataset:
+		return classDataset
 	default:
-		return classResourceDir
+		return classBucket
 	}
 }
 
@@ -37,17 +40,64 @@ const (
 	MayRead  = 4
 )
 
-// DirEntry is one entry of a listing.
+// DirEntry is one entry of a listing. Attr is the entry as the caller would
+// find it with Lookup, when it is the same for every caller (Timeout > 0):
+// the kernel may then keep it from the listing alone (READDIRPLUS).
 type DirEntry struct {
 	Name string
 	Ref  Ref
+	Attr Attr
 }
 
-// OpenMode is how a secret is opened.
+// OpenMode is how a file is opened.
 type OpenMode struct {
 	Read, Write bool
-	Truncate    bool // replace the value: the handle starts empty
+	Truncate    bool // replace the content: the handle starts empty
+	Exclusive   bool // create only: the name must be new (ErrExists)
 }
+
+// Rename flags, as renameat2(2) takes them.
+const (
+	RenameNoReplace = 1 << 0
+	RenameExchange  = 1 << 1
+)
+
+// OpenFile is an open file of the tree: a secret (*Handle), a dataset's
+// file (*DatasetHandle) or an object (*ObjectHandle). Each of its
+// operations is decided for the caller of that request.
+type OpenFile interface {
+	// Read copies what is at off into dest; 0 at the end.
+	Read(ctx context.Context, c Caller, dest []byte, off int64) (int, error)
+	Write(ctx context.Context, c Caller, data []byte, off int64) (int, error)
+	// Truncate is ftruncate(2).
+	Truncate(ctx context.Context, c Caller, size int64) error
+	// Flush is close(2) of one descriptor of the file; Fsync is fsync(2).
+	Flush(ctx context.Context, c Caller) error
+	Fsync(ctx context.Context, c Caller) error
+	// Release is the file's last close. The kernel sends it without a
+	// caller, after close(2) has returned: what it still commits was
+	// decided for the callers who wrote; its error can only be logged.
+	Release() error
+	// Caching says what the kernel's page cache may hold of the file.
+	Caching() Caching
+	// pending is the length of what was written and not committed yet.
+	pending() (int64, bool)
+}
+
+// Caching is what the kernel's page cache may hold of an open file.
+type Caching uint8
+
+const (
+	// CacheNone: nothing (direct I/O). A secret's value never enters the
+	// page cache, where another uid's read could be served from it.
+	CacheNone Caching = iota
+	// CacheOpen: the pages read while the file is open, dropped when it is
+	// opened again, since the content may have changed in between.
+	CacheOpen
+	// CacheKeep: the pages are kept across opens: the content never changes
+	// (a sealed dataset's file).
+	CacheKeep
+)
 
 // SetAttr is what a setattr asks to change.
 type SetAttr struct {
@@ -64,6 +114,10 @@ type SetAttr struct {
 //     refused (ErrDenied) to others;
 //   - a resource exists if the store has it under that name (and, when r
 //     has one, that ID) and the caller may view it: ErrNotFound otherwise.
+//     A connector exists only while it is activated.
+//
+// For a node below a dataset's or connector's directory, it resolves that
+// resource: what is below is for dataset.go and bucket.go to find.
 func (t *Tree) resolve(c Caller, op string, r Ref) (Resource, error) {
 	switch r.class() {
 	case classRoot:
@@ -73,19 +127,21 @@ func (t *Tree) resolve(c Caller, op string, r Ref) (Resource, error) {
 		return Resource{}, err
 	}
 	res, ok := t.store.Resource(t.project, r.Kind, r.Name)
-	if !ok || (r.ID != 0 && res.ID != r.ID) {
+	if !ok || (r.ID != 0 && res.ID != r.ID) || (res.Kind == KindS3 && !res.Active) {
 		return Resource{}, ErrNotFound
 	}
 	q := t.onResource(op, res, policy.ActViewResource)
+	q.path = r.Path()
 	q.hidden = true
 	_, err := t.authorize(c, q)
 	return res, err
 }
 
-// attr is how the caller sees a node resolve has let it see. The permission
-// bits come from probes, which are not audited: they refuse nothing, and the
-// operation that follows asks policy again.
-func (t *Tree) attr(c Caller, r Ref, res Resource, h *Handle) Attr {
+// attr is how the caller sees a node resolve has let it see, above the
+// gates (the gates and what is below them: gateAttr, dataset.go,
+// bucket.go). The permission bits come from probes, which are not audited:
+// they refuse nothing, and the operation that follows asks policy again.
+func (t *Tree) attr(c Caller, r Ref, res Resource, h OpenFile) Attr {
 	a := Attr{Dir: r.IsDir(), UID: c.UID, GID: c.GID, Mtime: t.born}
 	switch r.class() {
 	case classRoot:
@@ -97,18 +153,13 @@ func (t *Tree) attr(c Caller, r Ref, res Resource, h *Handle) Attr {
 		if creatable(r.Kind) && t.may(c, t.onProject("getattr", r.Path(), policy.ActCreateResource)) {
 			a.Perm = 0o755
 		}
-	case classResourceDir:
-		a.Mtime = res.Modified
-		if t.may(c, t.onResource("getattr", res, policy.ActUseResource)) {
-			a.Perm = 0o555
-		}
 	case classSecret:
 		a.Mtime = res.Modified
 		// A secret's length is about its value: only those who may read it see it.
 		if t.may(c, t.onResource("getattr", res, policy.ActUseResource)) {
 			a.Perm |= 0o400
 			a.Size = res.Size
-			if n, ok := h.pending(); ok {
+			if n, ok := pending(h); ok {
 				a.Size = n
 			}
 		}
@@ -119,14 +170,55 @@ func (t *Tree) attr(c Caller, r Ref, res Resource, h *Handle) Attr {
 	return a
 }
 
+// pending is h.pending, for a handle that may be nil.
+func pending(h OpenFile) (int64, bool) {
+	if h == nil {
+		return 0, false
+	}
+	return h.pending()
+}
+
+// gateAttr is how the caller sees datasets/NAME or s3/NAME: r-x for those
+// who may look inside (view a dataset, use a connector), w for those who
+// may change what is inside, now. It is the caller's own, so never kept.
+func (t *Tree) gateAttr(c Caller, res Resource, look, write bool) Attr {
+	a := Attr{Dir: true, UID: c.UID, GID: c.GID, Mtime: res.Modified}
+	if look {
+		a.Perm = 0o555
+	}
+	if write {
+		a.Perm |= 0o200
+	}
+	return a
+}
+
+// resourceAttr is how the caller sees the resource res, resolved for it:
+// a secret, or the gate of a dataset or a connector.
+func (t *Tree) resourceAttr(ctx context.Context, c Caller, r Ref, res Resource) Attr {
+	switch r.class() {
+	case classDataset:
+		return t.datasetGateAttr(c, res)
+	case classBucket:
+		return t.bucketGateAttr(ctx, c, res)
+	default:
+		return t.attr(c, r, res, nil)
+	}
+}
+
 // creatable reports whether resources of kind are created through the mount:
 // secrets by writing a file, datasets by mkdir. Connectors need fields a
 // filesystem cannot give (endpoint, bucket, keys): `sphere s3 create`.
 func creatable(kind string) bool { return kind == KindSecret || kind == KindDataset }
 
 // Getattr returns r as the caller sees it. h, if not nil, is a handle open on
-// r, whose uncommitted value gives the size.
-func (t *Tree) Getattr(c Caller, r Ref, h *Handle) (Attr, error) {
+// r, whose uncommitted content gives the size.
+func (t *Tree) Getattr(ctx context.Context, c Caller, r Ref, h OpenFile) (Attr, error) {
+	switch r.class() {
+	case classDataset:
+		return t.datasetGetattr(c, r, h)
+	case classBucket:
+		return t.bucketGetattr(ctx, c, r, h)
+	}
 	res, err := t.resolve(c, "getattr", r)
 	if err != nil {
 		return Attr{}, err
@@ -137,7 +229,7 @@ func (t *Tree) Getattr(c Caller, r Ref, h *Handle) (Attr, error) {
 // Lookup finds name in dir. At the root, a caller who may not view the
 // project is refused (ErrDenied); in a kind directory, what the caller may
 // not view is absent (ErrNotFound).
-func (t *Tree) Lookup(c Caller, dir Ref, name string) (Ref, Attr, error) {
+func (t *Tree) Lookup(ctx context.Context, c Caller, dir Ref, name string) (Ref, Attr, error) {
 	switch dir.class() {
 	case classRoot:
 		if _, err := t.authorize(c, t.onProject("lookup", name, policy.ActViewProject)); err != nil {
@@ -159,12 +251,11 @@ func (t *Tree) Lookup(c Caller, dir Ref, name string) (Ref, Attr, error) {
 			return Ref{}, Attr{}, err
 		}
 		r := Ref{Kind: res.Kind, Name: res.Name, ID: res.ID}
-		return r, t.attr(c, r, res, nil), nil
-	case classResourceDir:
-		if _, err := t.openResourceDir(c, "lookup", dir); err != nil {
-			return Ref{}, Attr{}, err
-		}
-		return Ref{}, Attr{}, ErrNotFound
+		return r, t.resourceAttr(ctx, c, r, res), nil
+	case classDataset:
+		return t.datasetLookup(c, dir, name)
+	case classBucket:
+		return t.bucketLookup(ctx, c, dir, name)
 	default:
 		return Ref{}, Attr{}, ErrNotDir
 	}
@@ -172,7 +263,7 @@ func (t *Tree) Lookup(c Caller, dir Ref, name string) (Ref, Attr, error) {
 
 // Readdir lists dir: the entries the caller may view, sorted by name within
 // a kind directory.
-func (t *Tree) Readdir(c Caller, dir Ref) ([]DirEntry, error) {
+func (t *Tree) Readdir(ctx context.Context, c Caller, dir Ref) ([]DirEntry, error) {
 	switch dir.class() {
 	case classRoot:
 		if _, err := t.authorize(c, t.onProject("readdir", ".", policy.ActViewProject)); err != nil {
@@ -189,49 +280,32 @@ func (t *Tree) Readdir(c Caller, dir Ref) ([]DirEntry, error) {
 		}
 		var es []DirEntry
 		for _, res := range t.store.Resources(t.project, dir.Kind) {
+			if res.Kind == KindS3 && !res.Active {
+				continue
+			}
 			if t.may(c, t.onResource("readdir", res, policy.ActViewResource)) {
 				es = append(es, DirEntry{Name: res.Name, Ref: Ref{Kind: res.Kind, Name: res.Name, ID: res.ID}})
 			}
 		}
 		return es, nil
-	case classResourceDir:
-		_, err := t.openResourceDir(c, "readdir", dir)
-		return nil, err
+	case classDataset:
+		return t.datasetReaddir(c, dir)
+	case classBucket:
+		return t.bucketReaddir(ctx, c, dir)
 	default:
 		return nil, ErrNotDir
 	}
 }
 
-// openResourceDir decides looking into a dataset or connector, which is
-// reading its data. Its contents are not served by this tree: it is empty
-// here, and the dataset and S3 layers fill it.
-func (t *Tree) openResourceDir(c Caller, op string, dir Ref) (Resource, error) {
-	res, err := t.resolve(c, op, dir)
-	if err != nil {
-		return res, err
-	}
-	_, err = t.authorize(c, t.onResource(op, res, policy.ActUseResource))
-	return res, err
-}
-
-// intoResourceDir answers an attempt to create, remove or rename something
-// inside a dataset or connector directory, whose contents this tree does
-// not serve.
-func (t *Tree) intoResourceDir(c Caller, op string, dir Ref) error {
-	res, err := t.resolve(c, op, dir)
-	switch {
-	case err != nil:
-		return err
-	case res.Published:
-		return ErrReadOnly
-	default:
-		return ErrNotSupported
-	}
-}
-
 // Access answers access(2) for mask (MayRead|MayWrite|MayExec; 0 asks
 // whether r exists) with the same decisions the operations take.
-func (t *Tree) Access(c Caller, r Ref, mask uint32) error {
+func (t *Tree) Access(ctx context.Context, c Caller, r Ref, mask uint32) error {
+	switch r.class() {
+	case classDataset:
+		return t.datasetAccess(c, r, mask)
+	case classBucket:
+		return t.bucketAccess(ctx, c, r, mask)
+	}
 	res, err := t.resolve(c, "access", r)
 	if err != nil || mask == 0 {
 		return err
@@ -249,15 +323,6 @@ func (t *Tree) Access(c Caller, r Ref, mask uint32) error {
 			err = ErrDenied
 		default:
 			_, err = t.authorize(c, t.onProject("access", r.Path(), policy.ActCreateResource))
-		}
-	case classResourceDir:
-		switch {
-		case mask&MayWrite != 0 && res.Published:
-			err = ErrReadOnly
-		case mask&MayWrite != 0:
-			err = ErrDenied // its contents are not served here
-		default:
-			_, err = t.authorize(c, t.onResource("access", res, policy.ActUseResource))
 		}
 	case classSecret:
 		if mask&MayExec != 0 {
@@ -302,11 +367,18 @@ func (t *Tree) authorizeNew(c Caller, op, kind, name string) (principal, error) 
 	return t.authorize(c, q)
 }
 
-// Open opens the secret r. Reading needs use-resource, writing edit-resource
-// (a published secret is read-only); both are asked again on every read and
-// write of the handle.
-func (t *Tree) Open(c Caller, r Ref, m OpenMode) (*Handle, error) {
-	if r.class() != classSecret {
+// Open opens the file r. A secret: reading needs use-resource, writing
+// edit-resource (a published secret is read-only); both are asked again on
+// every read and write of the handle. Datasets' files and objects:
+// dataset.go and bucket.go.
+func (t *Tree) Open(ctx context.Context, c Caller, r Ref, m OpenMode) (OpenFile, error) {
+	switch r.class() {
+	case classSecret:
+	case classDataset:
+		return t.datasetOpen(ctx, c, r, m)
+	case classBucket:
+		return t.bucketOpen(ctx, c, r, m)
+	default:
 		return nil, ErrNotSupported // directories are listed with Readdir
 	}
 	res, err := t.resolve(c, "open", r)
@@ -335,13 +407,16 @@ func (t *Tree) open(c Caller, res Resource, m OpenMode) (*Handle, error) {
 	return h, nil
 }
 
-// Create creates the secret name in dir and opens it. The secret exists in
-// the store, empty, as soon as Create returns, so that every other caller
-// and node sees the file the kernel now shows; the value written follows
-// on flush.
-func (t *Tree) Create(ctx context.Context, c Caller, dir Ref, name string, m OpenMode) (Ref, Attr, *Handle, error) {
-	if dir.class() == classResourceDir {
-		return Ref{}, Attr{}, nil, t.intoResourceDir(c, "create", dir)
+// Create creates the file name in dir and opens it: a secret in secrets/,
+// a file in a dataset or a bucket. A secret exists in the store, empty, as
+// soon as Create returns, so that every other caller and node sees the file
+// the kernel now shows; the value written follows on flush.
+func (t *Tree) Create(ctx context.Context, c Caller, dir Ref, name string, m OpenMode) (Ref, Attr, OpenFile, error) {
+	switch dir.class() {
+	case classDataset:
+		return t.datasetCreate(ctx, c, dir, name, m)
+	case classBucket:
+		return t.bucketCreate(ctx, c, dir, name, m)
 	}
 	if _, err := t.resolve(c, "create", dir); err != nil {
 		return Ref{}, Attr{}, nil, err
@@ -377,10 +452,14 @@ func (t *Tree) Create(ctx context.Context, c Caller, dir Ref, name string, m Ope
 }
 
 // Mkdir creates the dataset name in datasets/, as `sphere dataset create`
-// does. Nothing else is created with mkdir.
+// does, or a directory in a dataset or a bucket. Nothing else is created
+// with mkdir.
 func (t *Tree) Mkdir(ctx context.Context, c Caller, dir Ref, name string) (Ref, Attr, error) {
-	if dir.class() == classResourceDir {
-		return Ref{}, Attr{}, t.intoResourceDir(c, "mkdir", dir)
+	switch dir.class() {
+	case classDataset:
+		return t.datasetMkdir(ctx, c, dir, name)
+	case classBucket:
+		return t.bucketMkdir(ctx, c, dir, name)
 	}
 	if _, err := t.resolve(c, "mkdir", dir); err != nil {
 		return Ref{}, Attr{}, err
@@ -405,13 +484,17 @@ func (t *Tree) Mkdir(ctx context.Context, c Caller, dir Ref, name string) (Ref, 
 		return Ref{}, Attr{}, fmt.Errorf("%s: dataset %s missing right after it was created", t.path, name)
 	}
 	r := Ref{Kind: KindDataset, Name: name, ID: res.ID}
-	return r, t.attr(c, r, res, nil), nil
+	return r, t.resourceAttr(ctx, c, r, res), nil
 }
 
-// Unlink deletes the secret name, as `sphere secret delete` does.
+// Unlink deletes the secret name, as `sphere secret delete` does, or a
+// file of a dataset or a bucket.
 func (t *Tree) Unlink(ctx context.Context, c Caller, dir Ref, name string) error {
-	if dir.class() == classResourceDir {
-		return t.intoResourceDir(c, "unlink", dir)
+	switch dir.class() {
+	case classDataset:
+		return t.datasetRemove(ctx, c, "unlink", dir, name)
+	case classBucket:
+		return t.bucketRemove(ctx, c, "unlink", dir, name)
 	}
 	if _, err := t.resolve(c, "unlink", dir); err != nil {
 		return err
@@ -422,12 +505,16 @@ func (t *Tree) Unlink(ctx context.Context, c Caller, dir Ref, name string) error
 	return t.remove(ctx, c, "unlink", Ref{Kind: KindSecret, Name: name})
 }
 
-// Rmdir deletes the dataset name, as deleting it with the CLI does.
-// Connectors are deactivated and deleted with `sphere s3`, not by removing
-// their directory, and the directories at the root are fixed.
+// Rmdir deletes the dataset name, as deleting it with the CLI does, or an
+// empty directory of a dataset or a bucket. Connectors are deactivated and
+// deleted with `sphere s3`, not by removing their directory, and the
+// directories at the root are fixed.
 func (t *Tree) Rmdir(ctx context.Context, c Caller, dir Ref, name string) error {
-	if dir.class() == classResourceDir {
-		return t.intoResourceDir(c, "rmdir", dir)
+	switch dir.class() {
+	case classDataset:
+		return t.datasetRemove(ctx, c, "rmdir", dir, name)
+	case classBucket:
+		return t.bucketRemove(ctx, c, "rmdir", dir, name)
 	}
 	if _, err := t.resolve(c, "rmdir", dir); err != nil {
 		return err
@@ -450,36 +537,60 @@ func (t *Tree) remove(ctx context.Context, c Caller, op string, r Ref) error {
 	if err != nil {
 		return err
 	}
+	if res.Kind == KindDataset && t.datasets != nil {
+		// Only an empty dataset goes with rmdir, like any directory.
+		if es, err := t.datasets.DatasetList(res.ID, ""); err != nil {
+			return err
+		} else if len(es) > 0 {
+			return ErrNotEmpty
+		}
+	}
 	sctx, cancel := storeContext(ctx)
 	defer cancel()
 	return t.store.DeleteResource(sctx, p.id, t.project, res.Kind, res.Name)
 }
 
-// Rename answers rename(2) of name in dir: ErrCrossDevice once the caller
-// may see it, so that mv copies and deletes, each step decided on its own.
-// The directories at the root are fixed.
-func (t *Tree) Rename(c Caller, dir Ref, name string) error {
+// Rename answers rename(2) of name in dir to newName in newDir. A file
+// renamed within one bucket is renamed there (bucket.go), and it returns
+// the file's Ref at its new place. Everything else, once the caller may
+// see it, is ErrCrossDevice, so that mv copies and deletes, each step
+// decided on its own; the directories at the root are fixed.
+func (t *Tree) Rename(ctx context.Context, c Caller, dir Ref, name string, newDir Ref, newName string, flags uint32) (Ref, error) {
 	switch dir.class() {
-	case classResourceDir:
-		return t.intoResourceDir(c, "rename", dir)
+	case classBucket:
+		if newDir.class() == classBucket && newDir.ID == dir.ID && dir.ID != 0 {
+			return t.bucketRename(ctx, c, dir, name, newDir, newName, flags)
+		}
+		_, _, err := t.bucketLookup(ctx, c, dir, name)
+		return Ref{}, orCrossDevice(err)
+	case classDataset:
+		_, _, err := t.datasetLookup(c, dir, name)
+		return Ref{}, orCrossDevice(err)
 	case classKindDir:
 		if _, err := t.resolve(c, "rename", dir); err != nil {
-			return err
+			return Ref{}, err
 		}
 		if _, err := t.resolve(c, "rename", Ref{Kind: dir.Kind, Name: name}); err != nil {
-			return err
+			return Ref{}, err
 		}
-		return ErrCrossDevice
+		return Ref{}, ErrCrossDevice
 	default:
 		if _, err := t.resolve(c, "rename", dir); err != nil {
-			return err
+			return Ref{}, err
 		}
-		return ErrNotPermitted
+		return Ref{}, ErrNotPermitted
 	}
 }
 
-// MakeNode answers link, symlink and mknod in dir: the tree holds only its
-// directories and secrets, so once the caller may see dir the answer is
+func orCrossDevice(err error) error {
+	if err != nil {
+		return err
+	}
+	return ErrCrossDevice
+}
+
+// MakeNode answers link, symlink and mknod in dir: the tree holds only
+// directories and files, so once the caller may see dir the answer is
 // ErrNotPermitted.
 func (t *Tree) MakeNode(c Caller, dir Ref) error {
 	if _, err := t.resolve(c, "mknod", dir); err != nil {
@@ -497,13 +608,19 @@ func (t *Tree) Xattr(c Caller, r Ref) error {
 	return ErrNotSupported
 }
 
-// Setattr changes r: only a secret's size (truncate; through h when the
+// Setattr changes r: only a file's size (truncate; through h when the
 // kernel names an open handle). Modes and owners are never changed
 // (ErrNotPermitted): they show each caller's rights and are not settings.
-// Setting a secret's times is accepted from those who may edit it, and
+// Setting a file's times is accepted from those who may change it, and
 // ignored: the store keeps the modification time. It returns r's
 // attributes after the change.
-func (t *Tree) Setattr(ctx context.Context, c Caller, r Ref, h *Handle, s SetAttr) (Attr, error) {
+func (t *Tree) Setattr(ctx context.Context, c Caller, r Ref, h OpenFile, s SetAttr) (Attr, error) {
+	switch r.class() {
+	case classDataset:
+		return t.datasetSetattr(ctx, c, r, h, s)
+	case classBucket:
+		return t.bucketSetattr(ctx, c, r, h, s)
+	}
 	res, err := t.resolve(c, "setattr", r)
 	if err != nil {
 		return Attr{}, err

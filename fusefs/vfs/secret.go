@@ -22,6 +22,8 @@ type Handle struct {
 	dirty  bool   // buf has changes Flush has not committed
 }
 
+var _ OpenFile = (*Handle)(nil)
+
 // replace makes buf hold v. The buffer is allocated once at its largest so
 // that growing never leaves a copy of the value behind in freed memory.
 func (h *Handle) replace(v []byte) {
@@ -64,12 +66,8 @@ func (h *Handle) load(ctx context.Context, p principal) error {
 	return nil
 }
 
-// pending returns the length of a value written but not committed yet. It
-// is nil-safe: Getattr passes the handle the kernel named, if any.
+// pending returns the length of a value written but not committed yet.
 func (h *Handle) pending() (int64, bool) {
-	if h == nil {
-		return 0, false
-	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return int64(len(h.buf)), h.dirty
@@ -186,12 +184,19 @@ func (h *Handle) Flush(ctx context.Context, c Caller) error {
 	return t.store.WriteSecret(sctx, p.id, t.project, h.res.Name, h.buf)
 }
 
+// Fsync commits like Flush.
+func (h *Handle) Fsync(ctx context.Context, c Caller) error { return h.Flush(ctx, c) }
+
 // Release forgets the handle's buffer, zeroing it. It commits nothing: the
 // kernel sends RELEASE without the caller's credentials, after the FLUSH of
 // the last close has committed whatever was written.
-func (h *Handle) Release() {
+func (h *Handle) Release() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	clear(h.buf)
 	h.buf, h.loaded, h.dirty = nil, false, false
+	return nil
 }
+
+// Caching: a secret's value never enters the page cache.
+func (h *Handle) Caching() Caching { return CacheNone }

@@ -26,6 +26,9 @@ type Resource struct {
 	Published bool      // reached through a publication into this project's community (read-only here)
 	Size      int64     // secrets: plaintext length; others 0 for now
 	Modified  time.Time
+	// Active: an S3 connector that is activated. Only active connectors
+	// are shown (s3/NAME/); the tree treats an inactive one as absent.
+	Active bool
 }
 
 // Store is what the tree needs from the daemon. The daemon implements it over
@@ -110,6 +113,17 @@ var (
 	// between two filesystems, mv then copies and deletes, each step under
 	// the caller's rights (EXDEV).
 	ErrCrossDevice = errors.New("rename not supported: copy and delete instead")
-	// ErrNotDir: a directory operation on a secret (ENOTDIR).
+	// ErrNotDir: a directory operation on a file (ENOTDIR).
 	ErrNotDir = errors.New("not a directory")
+	// ErrIsDir: a file operation on a directory, such as unlink (EISDIR).
+	ErrIsDir = errors.New("is a directory")
+	// ErrNotEmpty: removing a directory that holds something (ENOTEMPTY).
+	ErrNotEmpty = errors.New("directory not empty")
+	// ErrNoSpace: a write would take a dataset past its size limit
+	// (ENOSPC). The tree refuses the write itself; the daemon refuses a
+	// commit that would, in case several writers raced.
+	ErrNoSpace = errors.New("dataset size limit reached")
+	// ErrUnavailable: the place the data lives (MinIO, the blob store) did
+	// not answer, or not in time (EIO, with a log line saying why).
+	ErrUnavailable = errors.New("storage unavailable")
 )

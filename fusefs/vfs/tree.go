@@ -11,7 +11,34 @@
 //	secrets/NAME     one file per secret; its content is the value
 //
 // Every operation passes the caller (the uid and gid the kernel reports) and
-// is decided by policy through one checkpoint, Tree.authorize.
+// is decided by policy through one checkpoint, Tree.authorize. The contents
+// of datasets and buckets come from the Datasets and Buckets the tree is
+// given (data.go); dataset.go and bucket.go serve them.
+//
+// Caching. What a caller is shown depends on who asks, and a role can be
+// revoked at any moment, so the kernel is told to keep nothing (Attr.Timeout
+// 0) — except below two gates, where the tree can do better:
+//
+//   - below datasets/NAME/ of a sealed dataset, whose contents never change,
+//     entries and attributes are kept for sealedTimeout; below s3/NAME/ for
+//     bucketTimeout, as objects change only now and then;
+//   - what is kept there is the same for every caller (owned by root, the
+//     permission bits say what the data is — read-only or writable — not
+//     what the caller may do), so one caller's cached answer says nothing
+//     about another caller;
+//   - the gate itself, datasets/NAME or s3/NAME, is never kept: every path
+//     walk from outside the gate asks the tree again (a LOOKUP of NAME,
+//     decided by policy for the caller), so a caller who may not see or use
+//     the resource is stopped at the gate, however much is cached below it;
+//   - what still reaches the cached nodes without passing the gate is a path
+//     relative to a directory the process already holds below it (its
+//     working directory, or a descriptor for openat): a caller whose role
+//     is revoked may still stat names there until the timeout runs out. It
+//     cannot read: every open asks policy again.
+//   - open files of a sealed dataset keep their pages in the kernel's cache
+//     (or read straight from the local copy, FUSE passthrough); a file open
+//     before a role was revoked may go on reading: policy is decided at open,
+//     and again on every read that reaches the tree.
 package vfs
 
 import (
@@ -31,6 +58,15 @@ const MaxSecretSize = 64 << 10
 // process stuck in the kernel.
 const storeTimeout = 10 * time.Second
 
+// How long the kernel may keep the entries and attributes below a gate,
+// shared by every caller (see the package comment): a sealed dataset never
+// changes; a bucket's objects may, behind the mount's back, so a changed
+// object shows within bucketTimeout.
+const (
+	sealedTimeout = time.Hour
+	bucketTimeout = time.Second
+)
+
 // dirs are the directories at the root, in listing order, and the kind of
 // resource each holds.
 var dirs = []struct{ name, kind string }{
@@ -43,17 +79,25 @@ var dirs = []struct{ name, kind string }{
 // every operation asks the Store, so a change in the store (a revoked role,
 // a deleted secret) shows on the next operation.
 type Tree struct {
-	store   Store
-	audit   Auditor
-	project policy.ID
-	path    string    // "org/community/project", for logs
-	born    time.Time // the time shown on the directories, which have none in the store
+	store    Store
+	audit    Auditor
+	datasets Datasets // nil: datasets' contents are not served
+	buckets  Buckets  // nil: buckets' contents are not served
+	project  policy.ID
+	path     string    // "org/community/project", for logs
+	born     time.Time // the time shown on the directories, which have none in the store
 }
 
 // New returns the tree of project, whose path (like "acme/cats/p1") names it
-// in logs. Audit events go to audit.
-func New(store Store, audit Auditor, project policy.ID, projectPath string) *Tree {
-	return &Tree{store: store, audit: audit, project: project, path: projectPath, born: time.Now().UTC()}
+// in logs. Audit events go to audit. Without WithDatasets and WithBuckets,
+// datasets/NAME/ and s3/NAME/ are empty and refuse what would change them
+// (ErrNotSupported).
+func New(store Store, audit Auditor, project policy.ID, projectPath string, opts ...Option) *Tree {
+	t := &Tree{store: store, audit: audit, project: project, path: projectPath, born: time.Now().UTC()}
+	for _, o := range opts {
+		o(t)
+	}
+	return t
 }
 
 // String names the tree's project, for logs.
@@ -62,6 +106,7 @@ func (t *Tree) String() string { return t.path }
 // Caller is who asks, as the kernel reports it for a request.
 type Caller struct {
 	UID, GID uint32
+	PID      uint32 // the calling process, 0 if the kernel names none
 }
 
 // Ref names a node of the tree. The adapter keeps one per inode and passes it
@@ -71,13 +116,24 @@ type Ref struct {
 	Kind string    // "" for the root; otherwise the kind of the directory or resource
 	Name string    // the resource's name; "" for the root and the kind directories
 	ID   policy.ID // the resource's ID, so a name given to another resource since no longer matches
+
+	// Below a dataset's or a connector's directory (the gate):
+	Sub  string // the path inside it, like "a/b.csv"; "" for the gate and everything above
+	File bool   // Sub names a file; otherwise a directory
+	Ino  uint64 // the node's inode number, unique in the mount; 0 above the gate
 }
 
 // Root is the Ref of the tree's root.
 var Root = Ref{}
 
-// IsDir reports whether the node is a directory: everything but a secret.
-func (r Ref) IsDir() bool { return r.Kind != KindSecret || r.Name == "" }
+// IsDir reports whether the node is a directory: everything but a secret
+// and the files in datasets and buckets.
+func (r Ref) IsDir() bool {
+	if r.Sub != "" {
+		return !r.File
+	}
+	return r.Kind != KindSecret || r.Name == ""
+}
 
 // Path is the node's path inside the mount, "." for the root.
 func (r Ref) Path() string {
@@ -86,16 +142,22 @@ func (r Ref) Path() string {
 		return "."
 	case r.Name == "":
 		return dirName(r.Kind)
-	default:
+	case r.Sub == "":
 		return dirName(r.Kind) + "/" + r.Name
+	default:
+		return dirName(r.Kind) + "/" + r.Name + "/" + r.Sub
 	}
 }
 
-func (r Ref) child(name string) string {
-	if r.Kind == "" {
+// gate is the Ref of the dataset or connector directory r is in (or is).
+func (r Ref) gate() Ref { return Ref{Kind: r.Kind, Name: r.Name, ID: r.ID} }
+
+// join is the path, below r's gate, of name in the directory r.
+func (r Ref) join(name string) string {
+	if r.Sub == "" {
 		return name
 	}
-	return r.Path() + "/" + name
+	return r.Sub + "/" + name
 }
 
 func dirName(kind string) string {
@@ -112,9 +174,13 @@ func dirName(kind string) string {
 type Attr struct {
 	Dir      bool
 	Perm     uint32 // permission bits only
-	Size     int64  // a secret's length, for those who may read it
+	Size     int64  // a secret's length, for those who may read it; a file's
 	Mtime    time.Time
 	UID, GID uint32
+	// Timeout is how long the kernel may keep the entry and these
+	// attributes and answer any caller from them: 0 unless they are the
+	// same for every caller (see the package comment).
+	Timeout time.Duration
 }
 
 // principal is who a caller is to policy.

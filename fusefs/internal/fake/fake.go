@@ -130,8 +130,17 @@ func (s *Store) add(kind, name string, published bool) policy.ID {
 		owner = s.Project + 1
 	}
 	s.res[key{kind, name}] = vfs.Resource{ID: s.nextID, Kind: kind, Name: name, Project: owner,
-		Published: published, Modified: time.Now().UTC()}
+		Published: published, Modified: time.Now().UTC(), Active: kind == vfs.KindS3}
 	return s.nextID
+}
+
+// SetActive activates or deactivates the connector name.
+func (s *Store) SetActive(name string, active bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.res[key{vfs.KindS3, name}]
+	r.Active = active
+	s.res[key{vfs.KindS3, name}] = r
 }
 
 // Clear removes every resource.

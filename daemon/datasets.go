@@ -1,0 +1,189 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/sphere-sandbox/sphere/cluster"
+	"github.com/sphere-sandbox/sphere/daemon/api"
+	"github.com/sphere-sandbox/sphere/daemon/datastore"
+	"github.com/sphere-sandbox/sphere/policy"
+)
+
+func (d *Daemon) datasetCreate(ctx context.Context, c caller, req api.DatasetCreateReq) (any, error) {
+	if req.SizeLimit < 0 {
+		return nil, cluster.Errorf(cluster.CodeInvalid, "--size must not be negative")
+	}
+	if len(req.Description) > maxDescription {
+		return nil, cluster.Errorf(cluster.CodeInvalid, "description is %d bytes; the limit is %d", len(req.Description), maxDescription)
+	}
+	var project policy.ID
+	var err error
+	d.node.FSM().Read(func(s *cluster.State) {
+		var p *cluster.Entity
+		if p, err = d.resolve(s, c, "project:"+req.Project); err == nil {
+			project = p.ID
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	id, err := d.createDataset(ctx, c.Principal, project, req.Name, req.Description, req.SizeLimit)
+	if err != nil {
+		return nil, err
+	}
+	return d.entityByID(c, id)
+}
+
+// createDataset creates an empty, initializing dataset as principal p: the
+// CLI's `dataset create` and the mount's `mkdir datasets/NAME` alike.
+func (d *Daemon) createDataset(ctx context.Context, p, project policy.ID, name, description string, limit int64) (policy.ID, error) {
+	if err := cluster.ValidateName(name); err != nil {
+		return 0, err
+	}
+	settings := map[string]string{cluster.SettingState: cluster.StateInitializing}
+	if limit > 0 {
+		settings[cluster.SettingSizeLimit] = strconv.FormatInt(limit, 10)
+	}
+	return d.propose(ctx, caller{Principal: p}, cluster.CmdCreate, cluster.Create{
+		Kind: policy.KindResource, Type: cluster.TypeDataset, Parent: project, Name: name,
+		Description: description, Settings: settings,
+	})
+}
+
+func (d *Daemon) datasetSeal(ctx context.Context, c caller, req api.RefReq) (any, error) {
+	e, err := d.lookup(c, req.Ref)
+	if err != nil {
+		return nil, err
+	}
+	if e.Type != cluster.TypeDataset {
+		return nil, cluster.Errorf(cluster.CodeInvalid, "%s is not a dataset", req.Ref)
+	}
+	if _, err := d.propose(ctx, c, cluster.CmdDatasetSeal, cluster.DatasetSeal{Dataset: e.ID}); err != nil {
+		return nil, err
+	}
+	return d.entityByID(c, e.ID)
+}
+
+// serveUpload stores one file streamed as the request body into an
+// initializing dataset: chunked and uploaded to the blob store as it
+// arrives, then recorded in Raft as the caller.
+func (d *Daemon) serveUpload(w http.ResponseWriter, r *http.Request, c caller) {
+	q := r.URL.Query()
+	e, err := d.lookup(c, q.Get("dataset"))
+	if err == nil && e.Type != cluster.TypeDataset {
+		err = cluster.Errorf(cluster.CodeInvalid, "%s is not a dataset", q.Get("dataset"))
+	}
+	path := q.Get("path")
+	if err == nil {
+		err = cluster.ValidateDatasetPath(path)
+	}
+	mtime := time.Now().UTC()
+	if ns, perr := strconv.ParseInt(q.Get("mtime"), 10, 64); perr == nil {
+		mtime = time.Unix(0, ns).UTC()
+	}
+	if err == nil {
+		err = d.checkWritable(c.Principal, e.ID, r.ContentLength)
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	chunks, size, err := d.storeContent(r.Context(), r.Body)
+	if err == nil {
+		err = d.commitFile(r.Context(), c.Principal, e.ID, path, mtime, chunks, size)
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, struct {
+		Path string `json:"path"`
+		Size int64  `json:"size"`
+	}{path, size})
+}
+
+// checkWritable fails early, before any byte is uploaded, when the caller
+// may not write the dataset or the file cannot fit; the state machine
+// decides again when the file is recorded.
+func (d *Daemon) checkWritable(p, dataset policy.ID, size int64) error {
+	if dec := d.decide(p, policy.ActEditResource, policy.Target{ID: dataset}); !dec.Allowed {
+		return cluster.Errorf(cluster.CodeDenied, "permission denied: writing a dataset needs %s", dec.Missing)
+	}
+	sealed, free := d.datasetSpace(dataset)
+	if sealed {
+		return cluster.Errorf(cluster.CodeReadOnly, "the dataset is sealed: read-only and immutable")
+	}
+	if free >= 0 && size > free {
+		return cluster.Errorf(cluster.CodeNoSpace, "%d bytes do not fit: %d bytes are left under the dataset's size limit", size, free)
+	}
+	return nil
+}
+
+// datasetSpace reports whether a dataset is sealed and how many bytes are
+// left under its size limit (-1: no limit).
+func (d *Daemon) datasetSpace(dataset policy.ID) (sealed bool, free int64) {
+	free = -1
+	d.node.FSM().Read(func(s *cluster.State) {
+		e, ok := s.Entities[dataset]
+		if !ok {
+			return
+		}
+		sealed = e.Settings[cluster.SettingState] == cluster.StateSealed
+		if limit := cluster.SizeLimit(e); limit > 0 {
+			used, _ := s.DatasetUsage(dataset)
+			free = max(limit-used, 0)
+		}
+	})
+	return sealed, free
+}
+
+func (d *Daemon) storeContent(ctx context.Context, r io.Reader) ([]cluster.Chunk, int64, error) {
+	w := d.data.NewWriter(ctx)
+	if _, err := io.Copy(w, r); err != nil {
+		w.Abort()
+		return nil, 0, fmt.Errorf("store file content: %w", err)
+	}
+	refs, size, err := w.Close()
+	if err != nil {
+		return nil, 0, fmt.Errorf("store file content: %w", err)
+	}
+	return toChunks(refs), size, nil
+}
+
+func toChunks(refs []datastore.ChunkRef) []cluster.Chunk {
+	out := make([]cluster.Chunk, len(refs))
+	for i, r := range refs {
+		out[i] = cluster.Chunk{Hash: r.Hash, Size: r.Size}
+	}
+	return out
+}
+
+func toRefs(chunks []cluster.Chunk) []datastore.ChunkRef {
+	out := make([]datastore.ChunkRef, len(chunks))
+	for i, c := range chunks {
+		out[i] = datastore.ChunkRef{Hash: c.Hash, Size: c.Size}
+	}
+	return out
+}
+
+func (d *Daemon) commitFile(ctx context.Context, p, dataset policy.ID, path string, mtime time.Time, chunks []cluster.Chunk, size int64) error {
+	_, err := d.propose(ctx, caller{Principal: p}, cluster.CmdDatasetPut, cluster.DatasetPut{
+		Dataset: dataset, Files: []cluster.PutFile{{Path: path, Size: size, MTime: mtime, Chunks: chunks}},
+	})
+	return err
+}
+
+// storeFile chunks a local file (a mount's write spool) into the blob store.
+func (d *Daemon) storeFile(ctx context.Context, f *os.File) ([]cluster.Chunk, int64, error) {
+	refs, size, err := d.data.WriteFile(ctx, f)
+	if err != nil {
+		return nil, 0, fmt.Errorf("store file content: %w", err)
+	}
+	return toChunks(refs), size, nil
+}

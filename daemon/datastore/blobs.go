@@ -1,0 +1,251 @@
+package datastore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Blobs is where chunks live: content-addressed, write-once. Hashes passed
+// in are always 64 lowercase hex digits.
+type Blobs interface {
+	// Put stores data under hash. Storing a hash that is already there
+	// succeeds without rewriting it.
+	Put(ctx context.Context, hash string, data []byte) error
+	// Get returns the blob stored under hash, or an error wrapping
+	// ErrMissing when there is none.
+	Get(ctx context.Context, hash string) ([]byte, error)
+}
+
+// blobReader is implemented by the built-in blob stores: reading a blob of
+// known length straight into a pooled buffer saves an allocation per chunk
+// (and for S3, the copies of growing a buffer of unknown size). It fails
+// with ErrMissing, or errSize if the blob is not len(buf) bytes long.
+type blobReader interface {
+	getInto(ctx context.Context, hash string, buf []byte) error
+}
+
+// localBlobs keeps each blob in DIR/ab/abcdef…, the first two hex digits
+// fanning blobs out over 256 directories.
+type localBlobs struct {
+	dir string
+}
+
+// NewLocalBlobs opens (creating it if needed) a blob store in a local folder.
+// Writes are atomic and durable: a blob is written to a temporary file,
+// fsynced, renamed into place and its directory fsynced, so a crash leaves
+// either the whole blob or none of it.
+func NewLocalBlobs(dir string) (Blobs, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("datastore: blob dir %q: %w", dir, err)
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return nil, fmt.Errorf("datastore: blob dir: %w", err)
+	}
+	return &localBlobs{dir: abs}, nil
+}
+
+func (b *localBlobs) path(hash string) string {
+	return filepath.Join(b.dir, hash[:2], hash)
+}
+
+func (b *localBlobs) Put(ctx context.Context, hash string, data []byte) error {
+	if !validHash(hash) {
+		return fmt.Errorf("datastore: put: bad hash %q", hash)
+	}
+	p := b.path(hash)
+	// Content addressing makes an existing blob of the right length the
+	// same blob; a damaged one is caught by verification on read.
+	if fi, err := os.Stat(p); err == nil && fi.Size() == int64(len(data)) {
+		return nil
+	}
+	fan := filepath.Dir(p)
+	if err := os.Mkdir(fan, 0o755); err == nil {
+		if err := syncDir(b.dir); err != nil {
+			return fmt.Errorf("datastore: put %s: %w", hash, err)
+		}
+	} else if !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("datastore: put %s: %w", hash, err)
+	}
+	f, err := os.CreateTemp(fan, ".tmp-"+hash[:8]+"-*")
+	if err != nil {
+		return fmt.Errorf("datastore: put %s: %w", hash, err)
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), p)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("datastore: put %s: %w", hash, err)
+	}
+	if err := syncDir(fan); err != nil {
+		return fmt.Errorf("datastore: put %s: %w", hash, err)
+	}
+	return nil
+}
+
+func (b *localBlobs) Get(ctx context.Context, hash string) ([]byte, error) {
+	if !validHash(hash) {
+		return nil, fmt.Errorf("datastore: get: bad hash %q", hash)
+	}
+	data, err := os.ReadFile(b.path(hash))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", b.path(hash), ErrMissing)
+	}
+	return data, err
+}
+
+func (b *localBlobs) getInto(ctx context.Context, hash string, buf []byte) error {
+	f, err := os.Open(b.path(hash))
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s: %w", b.path(hash), ErrMissing)
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if fi.Size() != int64(len(buf)) {
+		return fmt.Errorf("%s is %d bytes, want %d: %w", f.Name(), fi.Size(), len(buf), errSize)
+	}
+	if _, err := f.ReadAt(buf, 0); err != nil {
+		if err == io.EOF { // shrank since the Stat
+			return fmt.Errorf("%s: %w", f.Name(), errSize)
+		}
+		return err
+	}
+	return nil
+}
+
+// s3Spec is a parsed "s3://KEYID:SECRET@HOST:PORT/BUCKET[/PREFIX]".
+type s3Spec struct {
+	endpoint, bucket, keyID, secret, prefix string
+}
+
+// ParseBlobStore opens the blob store a spec names:
+//
+//	DIR, /abs/dir                           a local folder (created if missing)
+//	s3://KEYID:SECRET@HOST:PORT/BUCKET[/PREFIX]  a bucket over plain http
+//	                                        (created if missing); percent-encode
+//	                                        any ':', '@' or '/' in KEYID or SECRET
+//
+// Errors wrap ErrInvalidSpec for specs that cannot be parsed, and never
+// contain the secret.
+func ParseBlobStore(ctx context.Context, spec string) (Blobs, error) {
+	if spec == "" {
+		return nil, fmt.Errorf("%w: empty; want a directory or s3://KEYID:SECRET@HOST:PORT/BUCKET[/PREFIX]", ErrInvalidSpec)
+	}
+	if scheme, _, ok := strings.Cut(spec, "://"); ok {
+		if scheme != "s3" {
+			return nil, fmt.Errorf("%w: scheme %q: want a directory or s3://KEYID:SECRET@HOST:PORT/BUCKET[/PREFIX]", ErrInvalidSpec, scheme)
+		}
+		sp, err := parseS3Spec(spec)
+		if err != nil {
+			return nil, err
+		}
+		return NewS3Blobs(ctx, "http://"+sp.endpoint, sp.bucket, sp.keyID, sp.secret, sp.prefix)
+	}
+	return NewLocalBlobs(spec)
+}
+
+// parseS3Spec splits an s3:// spec. Its error texts are built only from the
+// parts after the '@', so a secret cannot leak into them, even one that
+// was not percent-encoded.
+func parseS3Spec(spec string) (s3Spec, error) {
+	const form = "s3://KEYID:SECRET@HOST:PORT/BUCKET[/PREFIX]"
+	bad := func(format string, args ...any) (s3Spec, error) {
+		return s3Spec{}, fmt.Errorf("%w: %s (want %s)", ErrInvalidSpec, fmt.Sprintf(format, args...), form)
+	}
+	rest := strings.TrimPrefix(spec, "s3://")
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return bad("no credentials")
+	}
+	user, where := rest[:at], rest[at+1:]
+	rawKey, rawSecret, ok := strings.Cut(user, ":")
+	if !ok || rawKey == "" || rawSecret == "" {
+		return bad("credentials must be KEYID:SECRET, both non-empty")
+	}
+	keyID, err := url.PathUnescape(rawKey)
+	if err != nil {
+		return bad("bad percent-encoding in the key id")
+	}
+	secret, err := url.PathUnescape(rawSecret)
+	if err != nil {
+		return bad("bad percent-encoding in the secret")
+	}
+	hostport, path, _ := strings.Cut(where, "/")
+	if strings.ContainsAny(where, "?#") {
+		return bad("%q: no query or fragment allowed", where)
+	}
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil || host == "" {
+		return bad("%q is not HOST:PORT", hostport)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return bad("port %q is not a number in 1..65535", port)
+	}
+	bucket, prefix, _ := strings.Cut(path, "/")
+	if err := checkBucketName(bucket); err != nil {
+		return bad("%v", err)
+	}
+	prefix, err = cleanPrefix(prefix)
+	if err != nil {
+		return bad("%v", err)
+	}
+	return s3Spec{endpoint: hostport, bucket: bucket, keyID: keyID, secret: secret, prefix: prefix}, nil
+}
+
+// checkBucketName applies the S3 naming rules MinIO enforces, so a typo is
+// reported here rather than as an opaque error from the server.
+func checkBucketName(b string) error {
+	if b == "" {
+		return errors.New("no bucket")
+	}
+	if len(b) < 3 || len(b) > 63 {
+		return fmt.Errorf("bucket %q must be 3 to 63 characters long", b)
+	}
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			return fmt.Errorf("bucket %q: only lowercase letters, digits, '-' and '.' are allowed", b)
+		}
+	}
+	if first, last := b[0], b[len(b)-1]; first == '-' || first == '.' || last == '-' || last == '.' || strings.Contains(b, "..") {
+		return fmt.Errorf("bucket %q must begin and end with a letter or digit, without '..'", b)
+	}
+	return nil
+}
+
+// cleanPrefix normalizes an object key prefix to "" or "a/b/".
+func cleanPrefix(p string) (string, error) {
+	p = strings.Trim(p, "/")
+	if p == "" {
+		return "", nil
+	}
+	for _, seg := range strings.Split(p, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return "", fmt.Errorf("prefix %q has an empty, '.' or '..' segment", p)
+		}
+	}
+	return p + "/", nil
+}
