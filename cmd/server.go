@@ -30,6 +30,9 @@ func cmdServer() *cli.Command {
 			&cli.StringFlag{Name: "audit-log", Usage: "JSON-lines audit log (default DATA-DIR/audit.log; - for none)"},
 			&cli.StringSliceFlag{Name: "mount", Usage: "ORG/C/P=DIR: mount a project at start (repeatable)"},
 			&cli.StringFlag{Name: "demo-mount", Usage: "on the first start, create a demo organization and mount its project at this directory"},
+			&cli.StringFlag{Name: "blob-store", Usage: "where dataset chunks live: a local folder (default DATA-DIR/blobs) or s3://KEYID:SECRET@HOST:PORT/BUCKET[/PREFIX]", EnvVars: []string{"SPHERE_BLOB_STORE"}},
+			&cli.StringFlag{Name: "cache-dir", Usage: "the local dataset chunk cache (default DATA-DIR/cache)"},
+			&cli.StringFlag{Name: "cache-size", Value: "10G", Usage: "the chunk cache's size bound, e.g. 500M, 10G"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 		},
 		Action: server,
@@ -67,6 +70,11 @@ func server(c *cli.Context) error {
 			return usagef("--mount %s: %v", m, err)
 		}
 		cfg.Mounts = append(cfg.Mounts, daemon.MountSpec{Project: project, Dir: abs})
+	}
+	cfg.BlobStore, cfg.CacheDir = c.String("blob-store"), c.String("cache-dir")
+	var err error
+	if cfg.CacheBytes, err = parseSize(c.String("cache-size")); err != nil {
+		return usagef("--cache-size: %v", err)
 	}
 	if dm := c.String("demo-mount"); dm != "" {
 		abs, err := filepath.Abs(dm)

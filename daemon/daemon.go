@@ -18,6 +18,7 @@ import (
 
 	"github.com/sphere-sandbox/sphere/cluster"
 	"github.com/sphere-sandbox/sphere/daemon/audit"
+	"github.com/sphere-sandbox/sphere/daemon/datastore"
 	"github.com/sphere-sandbox/sphere/daemon/keyring"
 	"github.com/sphere-sandbox/sphere/policy"
 )
@@ -40,7 +41,14 @@ type Config struct {
 	AuditLog      string // default DataDir/audit.log; "-" disables
 	Mounts        []MountSpec
 	DemoMount     string // on first start, create a demo project and mount it here
-	Logger        *slog.Logger
+	// BlobStore is where dataset chunks live: a local folder (default
+	// DataDir/blobs) or s3://KEYID:SECRET@HOST:PORT/BUCKET[/PREFIX], so any
+	// node of a cluster serves any dataset.
+	BlobStore string
+	// CacheDir and CacheBytes are the local, size-bounded chunk cache.
+	CacheDir   string
+	CacheBytes int64
+	Logger     *slog.Logger
 }
 
 // MountSpec is a project to mount at start: ORG/C/P=DIR.
@@ -74,6 +82,8 @@ type Daemon struct {
 
 	servers []*http.Server
 	mounts  *mountTable
+	buckets *bucketCache
+	data    *datastore.Store
 
 	closeOnce sync.Once
 }
@@ -130,6 +140,10 @@ func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
 		return nil, fmt.Errorf("open audit log: %w", err)
 	}
 	d.mounts = newMountTable(d)
+	d.buckets = &bucketCache{d: d, m: map[policy.ID]cachedBucket{}}
+	if d.data, err = openDatastore(ctx, cfg); err != nil {
+		return nil, err
+	}
 	d.node, err = cluster.Open(cluster.Config{
 		NodeID: cfg.NodeID, DataDir: cfg.DataDir, RaftAddr: cfg.RaftAddr, Advertise: cfg.RaftAdvertise,
 		Bootstrap: cfg.Join == "", Logger: d.log,
@@ -244,6 +258,12 @@ func (d *Daemon) Close() error {
 	d.closeOnce.Do(func() {
 		if d.mounts != nil {
 			d.mounts.closeAll()
+		}
+		if d.buckets != nil {
+			d.buckets.closeAll()
+		}
+		if d.data != nil {
+			_ = d.data.Close()
 		}
 		for _, s := range d.servers {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

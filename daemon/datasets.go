@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -186,4 +187,21 @@ func (d *Daemon) storeFile(ctx context.Context, f *os.File) ([]cluster.Chunk, in
 		return nil, 0, fmt.Errorf("store file content: %w", err)
 	}
 	return toChunks(refs), size, nil
+}
+
+// openDatastore opens the blob store and local cache datasets are read from.
+func openDatastore(ctx context.Context, cfg Config) (*datastore.Store, error) {
+	spec := cfg.BlobStore
+	if spec == "" {
+		spec = filepath.Join(cfg.DataDir, "blobs")
+	}
+	blobs, err := datastore.ParseBlobStore(ctx, spec)
+	if err != nil {
+		return nil, fmt.Errorf("--blob-store: %w", err)
+	}
+	cacheDir := cfg.CacheDir
+	if cacheDir == "" {
+		cacheDir = filepath.Join(cfg.DataDir, "cache")
+	}
+	return datastore.New(blobs, datastore.Options{CacheDir: cacheDir, CacheBytes: cfg.CacheBytes, Logger: cfg.Logger})
 }

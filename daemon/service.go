@@ -41,6 +41,8 @@ func (d *Daemon) routes() map[string]handlerFunc {
 		api.MSecretEnv:     method(d.secretEnv),
 		api.MDatasetCreate: method(d.datasetCreate),
 		api.MDatasetSeal:   method(d.datasetSeal),
+		api.MS3Create:      method(d.s3Create),
+		api.MS3Activate:    method(d.s3Activate),
 		api.MMount:         method(d.mount),
 		api.MUmount:        method(d.umount),
 		api.MMountList:     method(d.mountList),

@@ -105,8 +105,15 @@ func (t treeStore) WriteSecret(ctx context.Context, p policy.ID, project policy.
 	return storeError(err)
 }
 
-func (t treeStore) CreateResource(context.Context, policy.ID, policy.ID, string, string) error {
-	return fmt.Errorf("%w: creating this kind of resource through the mount", vfs.ErrNotSupported)
+// CreateResource is `mkdir datasets/NAME`: the CLI's `dataset create`.
+// Secrets are created by writing them, connectors only with the CLI (they
+// need an endpoint and a key).
+func (t treeStore) CreateResource(ctx context.Context, p policy.ID, project policy.ID, kind, name string) error {
+	if kind != vfs.KindDataset {
+		return fmt.Errorf("%w: creating a %s through the mount", vfs.ErrNotSupported, kind)
+	}
+	_, err := t.d.createDataset(ctx, p, project, name, "", 0)
+	return storeError(err)
 }
 
 func (t treeStore) DeleteResource(ctx context.Context, p policy.ID, project policy.ID, kind, name string) error {

@@ -10,23 +10,30 @@ import (
 )
 
 // errnos is the one mapping from the tree's errors to what a caller's
-// syscall returns.
+// syscall returns. The errors marked logged are worth a line in the log
+// (something is wrong outside the caller's doing), like anything unexpected.
 var errnos = []struct {
-	err   error
-	errno syscall.Errno
+	err    error
+	errno  syscall.Errno
+	logged bool
 }{
-	{vfs.ErrDenied, syscall.EACCES},
-	{vfs.ErrReadOnly, syscall.EROFS},
-	{vfs.ErrNotFound, syscall.ENOENT},
-	{vfs.ErrExists, syscall.EEXIST},
-	{vfs.ErrInvalidName, syscall.EINVAL},
-	{vfs.ErrTooLarge, syscall.EFBIG},
-	{vfs.ErrNotSupported, syscall.ENOTSUP},
-	{vfs.ErrNotPermitted, syscall.EPERM},
-	{vfs.ErrCrossDevice, syscall.EXDEV},
-	{vfs.ErrNotDir, syscall.ENOTDIR},
+	{vfs.ErrDenied, syscall.EACCES, false},
+	{vfs.ErrReadOnly, syscall.EROFS, false},
+	{vfs.ErrNotFound, syscall.ENOENT, false},
+	{vfs.ErrExists, syscall.EEXIST, false},
+	{vfs.ErrInvalidName, syscall.EINVAL, false},
+	{vfs.ErrTooLarge, syscall.EFBIG, false},
+	{vfs.ErrNotSupported, syscall.ENOTSUP, false},
+	{vfs.ErrNotPermitted, syscall.EPERM, false},
+	{vfs.ErrCrossDevice, syscall.EXDEV, false},
+	{vfs.ErrNotDir, syscall.ENOTDIR, false},
+	{vfs.ErrIsDir, syscall.EISDIR, false},
+	{vfs.ErrNotEmpty, syscall.ENOTEMPTY, false},
+	{vfs.ErrNoSpace, syscall.ENOSPC, false},
+	// MinIO or the blob store down or slow: EIO, and the log says why.
+	{vfs.ErrUnavailable, syscall.EIO, true},
 	// The caller interrupted the request (a signal): the kernel expects EINTR.
-	{context.Canceled, syscall.EINTR},
+	{context.Canceled, syscall.EINTR, false},
 }
 
 // toErrno turns an error of the tree into an errno. A store that did not
@@ -38,13 +45,21 @@ func toErrno(tree *vfs.Tree, op string, err error) syscall.Errno {
 	}
 	for _, e := range errnos {
 		if errors.Is(err, e.err) {
+			if e.logged {
+				logf(tree, op, err)
+			}
 			return e.errno
 		}
 	}
+	logf(tree, op, err)
+	return syscall.EIO
+}
+
+// logf logs an error of op on tree.
+func logf(tree *vfs.Tree, op string, err error) {
 	if errors.Is(err, context.DeadlineExceeded) {
 		log.Printf("sphere mount %s: %s: store did not answer in time: %v", tree, op, err)
 	} else {
 		log.Printf("sphere mount %s: %s: %v", tree, op, err)
 	}
-	return syscall.EIO
 }

@@ -78,8 +78,13 @@ func copyExecutable(dir string) error {
 func runHelper(role, arg string) int {
 	switch role {
 	case "serve":
-		store, audit := newFixture()
-		if _, err := Mount(arg, vfs.New(store, audit, project, "acme/cats/p1"), MountOptions{}); err != nil {
+		spool, err := os.MkdirTemp("", "fusefs-spool-")
+		if err != nil {
+			fmt.Println("spool:", err)
+			return 1
+		}
+		fx := newFixture(spool, "")
+		if _, err := Mount(arg, fx.tree(), MountOptions{}); err != nil {
 			fmt.Println("mount:", err)
 			return 1
 		}
@@ -131,9 +136,32 @@ const (
 
 const tokenValue = "s3cr3t-value"
 
+// The contents of the fixture's datasets and buckets.
+const (
+	catsFile   = "hello from cats\n" // datasets/cats/a.txt
+	fishFile   = "1,2,3\n"           // datasets/fish/deep/er/c.csv
+	dogsFile   = "woof\n"            // datasets/dogs/readme.txt
+	objectFile = "object data\n"     // s3/bucket/top.txt and s3/bucket/data/x.csv
+)
+
+// fixture is a project's store with its datasets and buckets.
+type fixture struct {
+	store    *fake.Store
+	audit    *fake.Auditor
+	datasets *fake.Datasets
+	buckets  *fake.Buckets
+	// The resources' IDs.
+	cats, fish, dogs              policy.ID
+	bucket, archive, off, sharedB policy.ID
+}
+
 // newFixture: secrets TOKEN, SHARED (published) and HIDDEN; datasets cats
-// and dogs (published); connector bucket.
-func newFixture() (*fake.Store, *fake.Auditor) {
+// (initializing, with a.txt), fish (sealed, with deep/er/c.csv) and dogs
+// (published, with readme.txt); connectors bucket (read-write, with top.txt
+// and data/x.csv), archive (read-only, with old.txt), shared (published)
+// and off (not activated). Writes spool to spool; with local, the datasets'
+// contents are local files there (passthrough).
+func newFixture(spool, local string) *fixture {
 	s := fake.NewStore(project)
 	s.AddUser(rootUID, policy.Bootstrap, "root")
 	s.AddUser(aliceUID, 101, "alice")
@@ -145,23 +173,43 @@ func newFixture() (*fake.Store, *fake.Auditor) {
 	token := s.SetSecret("TOKEN", tokenValue, false)
 	s.SetSecret("SHARED", "published-value", true)
 	s.SetSecret("HIDDEN", "hidden-value", false)
-	s.Add(vfs.KindDataset, "cats", false)
-	s.Add(vfs.KindDataset, "dogs", true)
-	s.Add(vfs.KindS3, "bucket", false)
+	f := &fixture{store: s, audit: &fake.Auditor{}, datasets: fake.NewDatasets(spool, local), buckets: fake.NewBuckets()}
+	f.cats = s.Add(vfs.KindDataset, "cats", false)
+	f.fish = s.Add(vfs.KindDataset, "fish", false)
+	f.dogs = s.Add(vfs.KindDataset, "dogs", true)
+	f.bucket = s.Add(vfs.KindS3, "bucket", false)
+	f.archive = s.Add(vfs.KindS3, "archive", false)
+	f.sharedB = s.Add(vfs.KindS3, "shared", true)
+	f.off = s.Add(vfs.KindS3, "off", false)
+	s.SetActive("off", false)
 	s.Allow(104, policy.ActViewProject, policy.Target{ID: project})
 	s.Allow(104, policy.ActViewResource, policy.Target{ID: token})
-	return s, &fake.Auditor{}
+
+	f.datasets.Put(f.cats, "a.txt", []byte(catsFile))
+	f.datasets.Put(f.fish, "deep/er/c.csv", []byte(fishFile))
+	f.datasets.Seal(f.fish)
+	f.datasets.Put(f.dogs, "readme.txt", []byte(dogsFile))
+	f.buckets.Of(f.bucket).Put("top.txt", []byte(objectFile))
+	f.buckets.Of(f.bucket).Put("data/x.csv", []byte(objectFile))
+	f.buckets.Of(f.archive).Put("old.txt", []byte(objectFile))
+	f.buckets.Of(f.archive).SetReadOnly(true)
+	f.buckets.Of(f.sharedB).Put("pub.txt", []byte(objectFile))
+	return f
+}
+
+func (f *fixture) tree() *vfs.Tree {
+	return vfs.New(f.store, f.audit, project, "acme/cats/p1", vfs.WithDatasets(f.datasets), vfs.WithBuckets(f.buckets))
 }
 
 type testMount struct {
-	dir   string
-	store *fake.Store
-	audit *fake.Auditor
+	*fixture
+	dir string
 }
 
 // newTestMount mounts a fixture tree in a fresh directory every uid can
-// reach, and unmounts it when the test ends, failed or not.
-func newTestMount(t *testing.T, opts MountOptions) *testMount {
+// reach, and unmounts it when the test ends, failed or not. The datasets'
+// contents are local files (passthrough) unless opts.NoPassthrough.
+func newTestMount(t testing.TB, opts MountOptions) *testMount {
 	t.Helper()
 	base := t.TempDir()
 	for _, d := range []string{filepath.Dir(base), base} {
@@ -170,11 +218,15 @@ func newTestMount(t *testing.T, opts MountOptions) *testMount {
 		}
 	}
 	dir := filepath.Join(base, "mnt")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
+	spool := filepath.Join(base, "spool")
+	local := filepath.Join(base, "local")
+	for _, d := range []string{dir, spool, local} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
-	store, audit := newFixture()
-	m, err := Mount(dir, vfs.New(store, audit, project, "acme/cats/p1"), opts)
+	fx := newFixture(spool, local)
+	m, err := Mount(dir, fx.tree(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +236,7 @@ func newTestMount(t *testing.T, opts MountOptions) *testMount {
 			unix.Unmount(dir, unix.MNT_DETACH)
 		}
 	})
-	return &testMount{dir: dir, store: store, audit: audit}
+	return &testMount{fixture: fx, dir: dir}
 }
 
 func (tm *testMount) path(p string) string { return filepath.Join(tm.dir, p) }

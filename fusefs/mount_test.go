@@ -37,7 +37,19 @@ func TestDeveloperReadsAndSeesTheirRights(t *testing.T) {
 		{aliceUID, "secrets/SHARED", "400 1001 1001 15"},
 		{aliceUID, "secrets", "755 1001 1001 0"},
 		{aliceUID, "s3", "555 1001 1001 0"},
-		{aliceUID, "datasets/cats", "555 1001 1001 0"},
+		{aliceUID, "datasets/cats", "755 1001 1001 0"},
+		{bobUID, "datasets/cats", "555 1002 1002 0"},
+		{aliceUID, "datasets/fish", "555 1001 1001 0"}, // sealed
+		{aliceUID, "datasets/fish/deep/er/c.csv", "444 0 0 6"},
+		{aliceUID, "datasets/cats/a.txt", "644 1001 1001 16"},
+		{bobUID, "datasets/cats/a.txt", "0 1002 1002 16"},
+		{aliceUID, "datasets/dogs/readme.txt", "444 1001 1001 5"},
+		{aliceUID, "s3/bucket", "755 1001 1001 0"},
+		{aliceUID, "s3/archive", "555 1001 1001 0"},
+		{bobUID, "s3/bucket", "0 1002 1002 0"},
+		{aliceUID, "s3/bucket/top.txt", "644 0 0 12"},
+		{aliceUID, "s3/archive/old.txt", "444 0 0 12"},
+		{aliceUID, "s3/shared/pub.txt", "444 0 0 12"},
 		{bobUID, "secrets/TOKEN", "0 1002 1002 0"},
 		{bobUID, "secrets", "555 1002 1002 0"},
 		{bobUID, ".", "555 1002 1002 0"},
@@ -201,7 +213,7 @@ func TestWritingCreatesReplacesAndDeletes(t *testing.T) {
 		t.Error("mkdir did not create the dataset")
 	}
 	failAs(t, aliceUID, "Invalid argument", "mkdir", tm.path("datasets/Birds"))
-	failAs(t, bobUID, "Permission denied", "mkdir", tm.path("datasets/fish"))
+	failAs(t, bobUID, "Permission denied", "mkdir", tm.path("datasets/eels"))
 	failAs(t, aliceUID, "Read-only file system", "rmdir", tm.path("datasets/dogs"))
 	mustRunAs(t, aliceUID, "rmdir", tm.path("datasets/birds"))
 	if tm.store.Has(vfs.KindDataset, "birds") {

@@ -3,6 +3,7 @@ package fusefs
 import (
 	"context"
 	"math"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -20,6 +21,8 @@ var kindIno = map[string]uint64{vfs.KindDataset: 2, vfs.KindS3: 3, vfs.KindSecre
 
 func ino(r vfs.Ref) uint64 {
 	switch {
+	case r.Ino != 0: // below a gate: the tree numbers those
+		return r.Ino
 	case r.ID != 0:
 		return uint64(r.ID)
 	case r.Kind == "":
@@ -36,13 +39,24 @@ func fileType(r vfs.Ref) uint32 {
 	return fuse.S_IFREG
 }
 
+// stableAttr is r's identity for go-fuse, which keeps one inode per
+// identity. Below a gate, the generation is the resource's ID, so that two
+// resources' entries never share an inode even if their numbers met.
+func stableAttr(r vfs.Ref) fs.StableAttr {
+	a := fs.StableAttr{Mode: fileType(r), Ino: ino(r)}
+	if r.Sub != "" {
+		a.Gen = uint64(r.ID)
+	}
+	return a
+}
+
 // nobody is the caller of a request that names none, which go-fuse never
 // sends: the kernel's "no id", which no principal is registered with.
 const nobody = math.MaxUint32
 
 func callerOf(ctx context.Context) vfs.Caller {
 	if c, ok := fuse.FromContext(ctx); ok {
-		return vfs.Caller{UID: c.Uid, GID: c.Gid}
+		return vfs.Caller{UID: c.Uid, GID: c.Gid, PID: c.Pid}
 	}
 	return vfs.Caller{UID: nobody, GID: nobody}
 }
@@ -52,19 +66,41 @@ func fillAttr(out *fuse.Attr, r vfs.Ref, a vfs.Attr) {
 	out.Mode = fileType(r) | a.Perm
 	out.Size = uint64(a.Size)
 	out.Nlink = 1
-	if a.Dir {
+	switch {
+	case a.Dir:
 		out.Nlink = 2
+	case a.Unlinked:
+		out.Nlink = 0
 	}
 	out.Owner = fuse.Owner{Uid: a.UID, Gid: a.GID}
 	out.SetTimes(&a.Mtime, &a.Mtime, &a.Mtime)
+}
+
+// fillEntry answers a LOOKUP (or CREATE, MKDIR, a READDIRPLUS entry) with r
+// and a, and how long the kernel may keep both: as long as the tree says
+// (0 unless they are the same for every caller, see vfs).
+func fillEntry(out *fuse.EntryOut, r vfs.Ref, a vfs.Attr) {
+	fillAttr(&out.Attr, r, a)
+	out.SetEntryTimeout(a.Timeout)
+	out.SetAttrTimeout(a.Timeout)
 }
 
 // node is what every node of the mount is: the tree and the Ref it stands
 // for. Its methods are the operations every kind of node answers alike.
 type node struct {
 	fs.Inode
+	mnt *mount
+	r   vfs.Ref
+	// moved is the node's Ref since a rename moved it (an object renamed
+	// within its bucket); nil if it never moved.
+	moved atomic.Pointer[vfs.Ref]
+}
+
+// mount is what every node of one mount shares.
+type mount struct {
 	tree *vfs.Tree
-	ref  vfs.Ref
+	// passthrough: offer the kernel local files to read directly.
+	passthrough bool
 }
 
 var (
@@ -78,23 +114,42 @@ var (
 	_ = (fs.NodeListxattrer)((*node)(nil))
 )
 
-func (n *node) errno(op string, err error) syscall.Errno { return toErrno(n.tree, op, err) }
+// ref is the Ref the node stands for now.
+func (n *node) ref() vfs.Ref {
+	if r := n.moved.Load(); r != nil {
+		return *r
+	}
+	return n.r
+}
 
-// handleOf is the open secret f names, if any: the kernel passes one with
-// fstat, ftruncate and the truncation of an open with O_TRUNC.
-func handleOf(f fs.FileHandle) *vfs.Handle {
-	if h, ok := f.(*secretHandle); ok {
+// moveTo makes the node stand for r, where a rename put it. It keeps its
+// inode number: that is the kernel's name for it.
+func (n *node) moveTo(r vfs.Ref) {
+	r.Ino = n.r.Ino
+	n.moved.Store(&r)
+}
+
+func (n *node) tree() *vfs.Tree { return n.mnt.tree }
+
+func (n *node) errno(op string, err error) syscall.Errno { return toErrno(n.tree(), op, err) }
+
+// handleOf is the open file f names, if any: the kernel passes one with
+// fstat and ftruncate (and go-fuse one open on the node with any stat).
+func handleOf(f fs.FileHandle) vfs.OpenFile {
+	if h, ok := f.(*fileHandle); ok {
 		return h.h
 	}
 	return nil
 }
 
 func (n *node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	a, err := n.tree.Getattr(callerOf(ctx), n.ref, handleOf(f))
+	r := n.ref()
+	a, err := n.tree().Getattr(ctx, callerOf(ctx), r, handleOf(f))
 	if err != nil {
 		return n.errno("getattr", err)
 	}
-	fillAttr(&out.Attr, n.ref, a)
+	fillAttr(&out.Attr, r, a)
+	out.SetTimeout(a.Timeout)
 	return 0
 }
 
@@ -108,11 +163,13 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 	_, gidSet := in.GetGID()
 	s.Owner = uidSet || gidSet
 	s.Times = in.Valid&(fuse.FATTR_ATIME|fuse.FATTR_MTIME|fuse.FATTR_CTIME) != 0
-	a, err := n.tree.Setattr(ctx, callerOf(ctx), n.ref, handleOf(f), s)
+	r := n.ref()
+	a, err := n.tree().Setattr(ctx, callerOf(ctx), r, handleOf(f), s)
 	if err != nil {
 		return n.errno("setattr", err)
 	}
-	fillAttr(&out.Attr, n.ref, a)
+	fillAttr(&out.Attr, r, a)
+	out.SetTimeout(a.Timeout)
 	return 0
 }
 
@@ -120,32 +177,36 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 // ACCESS request on a mount without default_permissions. It must never
 // answer ENOSYS: the kernel would take that as "allow everything" for good.
 func (n *node) Access(ctx context.Context, mask uint32) syscall.Errno {
-	return n.errno("access", n.tree.Access(callerOf(ctx), n.ref, mask&(vfs.MayRead|vfs.MayWrite|vfs.MayExec)))
+	return n.errno("access", n.tree().Access(ctx, callerOf(ctx), n.ref(), mask&(vfs.MayRead|vfs.MayWrite|vfs.MayExec)))
 }
 
-// Statfs gives df something true to show: names up to vfs.MaxNameLen; no
-// blocks, since nothing here is stored on a local disk.
+// Statfs gives df something true to show: names up to vfs.MaxNameLen
+// (vfs.MaxEntryNameLen in datasets and buckets); no blocks, since nothing
+// here is stored on a local disk.
 func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 	out.Bsize = 4096
 	out.Frsize = 4096
 	out.NameLen = vfs.MaxNameLen
+	if r := n.ref(); r.Name != "" && r.Kind != vfs.KindSecret {
+		out.NameLen = vfs.MaxEntryNameLen
+	}
 	return 0
 }
 
 func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
-	return 0, n.errno("getxattr", n.tree.Xattr(callerOf(ctx), n.ref))
+	return 0, n.errno("getxattr", n.tree().Xattr(callerOf(ctx), n.ref()))
 }
 
 func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
-	return n.errno("setxattr", n.tree.Xattr(callerOf(ctx), n.ref))
+	return n.errno("setxattr", n.tree().Xattr(callerOf(ctx), n.ref()))
 }
 
 func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
-	return n.errno("removexattr", n.tree.Xattr(callerOf(ctx), n.ref))
+	return n.errno("removexattr", n.tree().Xattr(callerOf(ctx), n.ref()))
 }
 
 func (n *node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
-	return 0, n.errno("listxattr", n.tree.Xattr(callerOf(ctx), n.ref))
+	return 0, n.errno("listxattr", n.tree().Xattr(callerOf(ctx), n.ref()))
 }
 
 // directory is what the directories share: every directory operation goes
@@ -160,9 +221,11 @@ type rootDir struct{ directory }
 // kindDir is datasets/, s3/ or secrets/.
 type kindDir struct{ directory }
 
-// resourceDir is datasets/NAME/ or s3/NAME/. Its contents belong to the
-// dataset and S3 layers; here it is empty.
-type resourceDir struct{ directory }
+// datasetDir is datasets/NAME/ and every directory below it.
+type datasetDir struct{ directory }
+
+// bucketDir is s3/NAME/ and every directory (prefix) below it.
+type bucketDir struct{ directory }
 
 var (
 	_ = (fs.NodeLookuper)((*rootDir)(nil))
@@ -195,43 +258,64 @@ var (
 	_ = (fs.NodeSetattrer)((*kindDir)(nil))
 	_ = (fs.NodeAccesser)((*kindDir)(nil))
 
-	_ = (fs.NodeLookuper)((*resourceDir)(nil))
-	_ = (fs.NodeOpendirHandler)((*resourceDir)(nil))
-	_ = (fs.NodeCreater)((*resourceDir)(nil))
-	_ = (fs.NodeMkdirer)((*resourceDir)(nil))
-	_ = (fs.NodeUnlinker)((*resourceDir)(nil))
-	_ = (fs.NodeRmdirer)((*resourceDir)(nil))
-	_ = (fs.NodeRenamer)((*resourceDir)(nil))
-	_ = (fs.NodeLinker)((*resourceDir)(nil))
-	_ = (fs.NodeSymlinker)((*resourceDir)(nil))
-	_ = (fs.NodeMknoder)((*resourceDir)(nil))
-	_ = (fs.NodeFsyncer)((*resourceDir)(nil))
-	_ = (fs.NodeGetattrer)((*resourceDir)(nil))
-	_ = (fs.NodeSetattrer)((*resourceDir)(nil))
-	_ = (fs.NodeAccesser)((*resourceDir)(nil))
+	_ = (fs.NodeLookuper)((*datasetDir)(nil))
+	_ = (fs.NodeOpendirHandler)((*datasetDir)(nil))
+	_ = (fs.NodeCreater)((*datasetDir)(nil))
+	_ = (fs.NodeMkdirer)((*datasetDir)(nil))
+	_ = (fs.NodeUnlinker)((*datasetDir)(nil))
+	_ = (fs.NodeRmdirer)((*datasetDir)(nil))
+	_ = (fs.NodeRenamer)((*datasetDir)(nil))
+	_ = (fs.NodeLinker)((*datasetDir)(nil))
+	_ = (fs.NodeSymlinker)((*datasetDir)(nil))
+	_ = (fs.NodeMknoder)((*datasetDir)(nil))
+	_ = (fs.NodeFsyncer)((*datasetDir)(nil))
+	_ = (fs.NodeGetattrer)((*datasetDir)(nil))
+	_ = (fs.NodeSetattrer)((*datasetDir)(nil))
+	_ = (fs.NodeAccesser)((*datasetDir)(nil))
+
+	_ = (fs.NodeLookuper)((*bucketDir)(nil))
+	_ = (fs.NodeOpendirHandler)((*bucketDir)(nil))
+	_ = (fs.NodeCreater)((*bucketDir)(nil))
+	_ = (fs.NodeMkdirer)((*bucketDir)(nil))
+	_ = (fs.NodeUnlinker)((*bucketDir)(nil))
+	_ = (fs.NodeRmdirer)((*bucketDir)(nil))
+	_ = (fs.NodeRenamer)((*bucketDir)(nil))
+	_ = (fs.NodeLinker)((*bucketDir)(nil))
+	_ = (fs.NodeSymlinker)((*bucketDir)(nil))
+	_ = (fs.NodeMknoder)((*bucketDir)(nil))
+	_ = (fs.NodeFsyncer)((*bucketDir)(nil))
+	_ = (fs.NodeGetattrer)((*bucketDir)(nil))
+	_ = (fs.NodeSetattrer)((*bucketDir)(nil))
+	_ = (fs.NodeAccesser)((*bucketDir)(nil))
 )
 
 // newChild makes the inode for r, of the type its kind needs. go-fuse keeps
-// the inode already known under the same number, if any.
+// the inode already known under the same identity, if any.
 func (d *directory) newChild(ctx context.Context, r vfs.Ref) *fs.Inode {
 	var ops fs.InodeEmbedder
 	switch {
-	case !r.IsDir():
-		ops = &secretFile{node: node{tree: d.tree, ref: r}}
 	case r.Name == "":
-		ops = &kindDir{directory{node{tree: d.tree, ref: r}}}
+		ops = &kindDir{directory{node{mnt: d.mnt, r: r}}}
+	case r.Kind == vfs.KindSecret:
+		ops = &secretFile{node: node{mnt: d.mnt, r: r}}
+	case r.Kind == vfs.KindDataset && r.IsDir():
+		ops = &datasetDir{directory{node{mnt: d.mnt, r: r}}}
+	case r.Kind == vfs.KindDataset:
+		ops = &datasetFile{node: node{mnt: d.mnt, r: r}}
+	case r.IsDir():
+		ops = &bucketDir{directory{node{mnt: d.mnt, r: r}}}
 	default:
-		ops = &resourceDir{directory{node{tree: d.tree, ref: r}}}
+		ops = &bucketFile{node: node{mnt: d.mnt, r: r}}
 	}
-	return d.NewInode(ctx, ops, fs.StableAttr{Mode: fileType(r), Ino: ino(r)})
+	return d.NewInode(ctx, ops, stableAttr(r))
 }
 
 func (d *directory) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	r, a, err := d.tree.Lookup(callerOf(ctx), d.ref, name)
+	r, a, err := d.tree().Lookup(ctx, callerOf(ctx), d.ref(), name)
 	if err != nil {
 		return nil, d.errno("lookup", err)
 	}
-	fillAttr(&out.Attr, r, a)
+	fillEntry(out, r, a)
 	return d.newChild(ctx, r), 0
 }
 
@@ -239,59 +323,127 @@ func (d *directory) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 // may not list it fails at opendir (ls: cannot open directory), and serves
 // that listing to the getdents that follow, rewinddir included.
 func (d *directory) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
-	es, err := d.tree.Readdir(callerOf(ctx), d.ref)
+	es, err := d.tree().Readdir(ctx, callerOf(ctx), d.ref())
 	if err != nil {
 		return nil, 0, d.errno("opendir", err)
 	}
-	list := make([]fuse.DirEntry, 0, len(es))
-	for _, e := range es {
-		list = append(list, fuse.DirEntry{Name: e.Name, Mode: fileType(e.Ref), Ino: ino(e.Ref)})
+	return &listing{dir: d, entries: es}, 0, 0
+}
+
+// listing is an open directory: the entries the tree listed at opendir.
+type listing struct {
+	dir     *directory
+	entries []vfs.DirEntry
+	next    int // the index of the next entry; an entry's offset is its index + 1
+}
+
+var (
+	_ = (fs.FileReaddirenter)((*listing)(nil))
+	_ = (fs.FileSeekdirer)((*listing)(nil))
+	_ = (fs.FileLookuper)((*listing)(nil))
+)
+
+func (l *listing) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
+	if l.next >= len(l.entries) {
+		return nil, 0
 	}
-	return fs.NewListDirStream(list), 0, 0
+	e := l.entries[l.next]
+	l.next++
+	return &fuse.DirEntry{Name: e.Name, Mode: fileType(e.Ref), Ino: ino(e.Ref), Off: uint64(l.next)}, 0
+}
+
+func (l *listing) Seekdir(ctx context.Context, off uint64) syscall.Errno {
+	l.next = int(min(off, uint64(len(l.entries))))
+	return 0
+}
+
+// Lookup answers READDIRPLUS for the entry Readdirent gave last. The kernel
+// may keep what it is told here like the answer of a LOOKUP, for any
+// caller: so it is told only what the tree shows everyone alike (below a
+// sealed dataset's or a bucket's gate, where `ls -l` then needs no request
+// per entry). For every other entry it is told nothing (no node): it asks
+// LOOKUP, decided for the caller, when the name is used.
+func (l *listing) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	if l.next == 0 {
+		return nil, syscall.ENOENT
+	}
+	e := l.entries[l.next-1]
+	if e.Name != name || e.Attr.Timeout == 0 {
+		return nil, syscall.ENOENT
+	}
+	fillEntry(out, e.Ref, e.Attr)
+	return l.dir.newChild(ctx, e.Ref), 0
 }
 
 func (d *directory) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
-	r, a, h, err := d.tree.Create(ctx, callerOf(ctx), d.ref, name, openMode(flags))
+	c := callerOf(ctx)
+	m := openMode(flags)
+	if m.Write {
+		c.PID = processOf(c.PID)
+	}
+	r, a, h, err := d.tree().Create(ctx, c, d.ref(), name, m)
 	if err != nil {
 		return nil, nil, 0, d.errno("create", err)
 	}
-	fillAttr(&out.Attr, r, a)
-	return d.newChild(ctx, r), &secretHandle{tree: d.tree, h: h}, fuse.FOPEN_DIRECT_IO, 0
+	fillEntry(out, r, a)
+	return d.newChild(ctx, r), &fileHandle{tree: d.tree(), h: h, write: m.Write}, openFlags(h), 0
 }
 
 func (d *directory) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	r, a, err := d.tree.Mkdir(ctx, callerOf(ctx), d.ref, name)
+	r, a, err := d.tree().Mkdir(ctx, callerOf(ctx), d.ref(), name)
 	if err != nil {
 		return nil, d.errno("mkdir", err)
 	}
-	fillAttr(&out.Attr, r, a)
+	fillEntry(out, r, a)
 	return d.newChild(ctx, r), 0
 }
 
 func (d *directory) Unlink(ctx context.Context, name string) syscall.Errno {
-	return d.errno("unlink", d.tree.Unlink(ctx, callerOf(ctx), d.ref, name))
+	return d.errno("unlink", d.tree().Unlink(ctx, callerOf(ctx), d.ref(), name))
 }
 
 func (d *directory) Rmdir(ctx context.Context, name string) syscall.Errno {
-	return d.errno("rmdir", d.tree.Rmdir(ctx, callerOf(ctx), d.ref, name))
+	return d.errno("rmdir", d.tree().Rmdir(ctx, callerOf(ctx), d.ref(), name))
 }
 
-// Rename is never done in place: the tree answers EXDEV, and mv copies and
-// deletes instead, each step under the caller's rights.
+// refHolder is a node of this mount, as go-fuse hands back a rename's new
+// parent.
+type refHolder interface{ ref() vfs.Ref }
+
+// mover is a node a rename can move (see node.moveTo).
+type mover interface{ moveTo(vfs.Ref) }
+
+// Rename is done in place only for an object within its bucket; everything
+// else the tree answers EXDEV, and mv copies and deletes instead, each step
+// under the caller's rights. The node renamed is told where it is now, since
+// go-fuse moves it under its new name.
 func (d *directory) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
-	return d.errno("rename", d.tree.Rename(callerOf(ctx), d.ref, name))
+	var newDir vfs.Ref
+	if p, ok := newParent.(refHolder); ok {
+		newDir = p.ref()
+	}
+	r, err := d.tree().Rename(ctx, callerOf(ctx), d.ref(), name, newDir, newName, flags)
+	if err != nil {
+		return d.errno("rename", err)
+	}
+	if ch := d.GetChild(name); ch != nil {
+		if m, ok := ch.Operations().(mover); ok {
+			m.moveTo(r)
+		}
+	}
+	return 0
 }
 
 func (d *directory) Link(ctx context.Context, target fs.InodeEmbedder, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	return nil, d.errno("link", d.tree.MakeNode(callerOf(ctx), d.ref))
+	return nil, d.errno("link", d.tree().MakeNode(callerOf(ctx), d.ref()))
 }
 
 func (d *directory) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	return nil, d.errno("symlink", d.tree.MakeNode(callerOf(ctx), d.ref))
+	return nil, d.errno("symlink", d.tree().MakeNode(callerOf(ctx), d.ref()))
 }
 
 func (d *directory) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	return nil, d.errno("mknod", d.tree.MakeNode(callerOf(ctx), d.ref))
+	return nil, d.errno("mknod", d.tree().MakeNode(callerOf(ctx), d.ref()))
 }
 
 // Fsync of a directory has nothing to do: every change of a directory has
@@ -301,7 +453,7 @@ func (d *directory) Fsync(ctx context.Context, f fs.FileHandle, flags uint32) sy
 }
 
 func openMode(flags uint32) vfs.OpenMode {
-	m := vfs.OpenMode{Truncate: flags&syscall.O_TRUNC != 0}
+	m := vfs.OpenMode{Truncate: flags&syscall.O_TRUNC != 0, Exclusive: flags&syscall.O_EXCL != 0}
 	switch flags & syscall.O_ACCMODE {
 	case syscall.O_RDONLY:
 		m.Read = true
@@ -312,80 +464,3 @@ func openMode(flags uint32) vfs.OpenMode {
 	}
 	return m
 }
-
-// secretFile is secrets/NAME.
-type secretFile struct {
-	node
-}
-
-var (
-	_ = (fs.NodeOpener)((*secretFile)(nil))
-	_ = (fs.NodeGetattrer)((*secretFile)(nil))
-	_ = (fs.NodeSetattrer)((*secretFile)(nil))
-	_ = (fs.NodeAccesser)((*secretFile)(nil))
-)
-
-// Open opens the secret with FOPEN_DIRECT_IO: every read comes to the tree,
-// which asks policy again, and the value never enters the page cache. The
-// kernel strips O_TRUNC (go-fuse does not ask for atomic O_TRUNC) and sends
-// a SETATTR of size 0 on the new handle instead.
-func (f *secretFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
-	h, err := f.tree.Open(callerOf(ctx), f.ref, openMode(flags))
-	if err != nil {
-		return nil, 0, f.errno("open", err)
-	}
-	return &secretHandle{tree: f.tree, h: h}, fuse.FOPEN_DIRECT_IO, 0
-}
-
-// secretHandle is an open secret.
-type secretHandle struct {
-	tree *vfs.Tree
-	h    *vfs.Handle
-}
-
-var (
-	_ = (fs.FileReader)((*secretHandle)(nil))
-	_ = (fs.FileWriter)((*secretHandle)(nil))
-	_ = (fs.FileFlusher)((*secretHandle)(nil))
-	_ = (fs.FileFsyncer)((*secretHandle)(nil))
-	_ = (fs.FileReleaser)((*secretHandle)(nil))
-)
-
-func (s *secretHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	n, err := s.h.Read(ctx, callerOf(ctx), dest, off)
-	if err != nil {
-		return nil, toErrno(s.tree, "read", err)
-	}
-	return zeroingResult(dest[:n]), 0
-}
-
-func (s *secretHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
-	n, err := s.h.Write(ctx, callerOf(ctx), data, off)
-	if err != nil {
-		return 0, toErrno(s.tree, "write", err)
-	}
-	return uint32(n), 0
-}
-
-// Flush commits what was written: close(2) reports a commit policy refused.
-func (s *secretHandle) Flush(ctx context.Context) syscall.Errno {
-	return toErrno(s.tree, "flush", s.h.Flush(ctx, callerOf(ctx)))
-}
-
-func (s *secretHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
-	return toErrno(s.tree, "fsync", s.h.Flush(ctx, callerOf(ctx)))
-}
-
-func (s *secretHandle) Release(ctx context.Context) syscall.Errno {
-	s.h.Release()
-	return 0
-}
-
-// zeroingResult is a secret's value on its way to the kernel. go-fuse
-// reuses its read buffers; Done, called once the reply is sent, zeroes the
-// value so that it does not linger in them.
-type zeroingResult []byte
-
-func (r zeroingResult) Bytes(buf []byte) ([]byte, fuse.Status) { return r, fuse.OK }
-func (r zeroingResult) Size() int                              { return len(r) }
-func (r zeroingResult) Done()                                  { clear(r) }

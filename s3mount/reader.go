@@ -27,6 +27,11 @@ const (
 	// being read (a read can straddle two), the window ahead, and one
 	// chunk behind for reads the kernel sends slightly out of order.
 	MaxReaderBuffer = headSize + (maxAhead+3)*chunkSize
+	// seqSlack is how far from the end of the previous read a read may
+	// start and still count as sequential: the kernel sends a sequential
+	// reader's requests (128 KiB each) several at a time, and they can
+	// arrive out of order.
+	seqSlack = 2 << 20
 )
 
 // chunkPool recycles full-size chunk buffers: at a GiB/s, allocating (and
@@ -156,7 +161,7 @@ func (r *Reader) ReadAt(p []byte, off int64) (int, error) {
 }
 
 // ReadAtContext reads len(p) bytes at off, or up to the end of the object
-// (then with io.EOF). A read that continues where the previous one ended,
+// (then with io.EOF). A read that starts near where the reading got to,
 // or falls in a chunk already fetched, is sequential: it is served from
 // readahead chunks and extends the window. Any other read fetches exactly
 // the bytes asked for. ctx cancels the wait (a FUSE interrupt), not a
@@ -186,9 +191,14 @@ func (r *Reader) ReadAtContext(ctx context.Context, p []byte, off int64) (int, e
 		r.mu.Unlock()
 		return n, eof
 	}
-	first, last := off/chunkSize, (off+int64(len(p))-1)/chunkSize
-	sequential := off == r.next || r.chunks[first] != nil
-	r.next = off + int64(len(p))
+	end := off + int64(len(p))
+	first, last := off/chunkSize, (end-1)/chunkSize
+	sequential := (off >= r.next-seqSlack && off <= r.next+seqSlack) || r.chunks[first] != nil
+	if sequential {
+		r.next = max(r.next, end)
+	} else {
+		r.next = end
+	}
 	if !sequential || last-first > 1 {
 		// Random reads, and reads too large to gain from a buffer, go
 		// straight into p.

@@ -217,3 +217,32 @@ func TestReadReplacedObject(t *testing.T) {
 		t.Errorf("ReadAt after replacement = %v, want ErrUnavailable", err)
 	}
 }
+
+// The kernel sends a sequential reader's requests several at a time, and
+// they may arrive out of order: that is still sequential reading, served
+// by readahead rather than a GET per request.
+func TestReadOutOfOrder(t *testing.T) {
+	s, b := setup(t, nil)
+	const size, step = 4 * chunkSize, 128 << 10
+	data := randomBytes(4, size)
+	put(t, s, "obj", data)
+	r, err := b.Open(context.Background(), "obj")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	p := make([]byte, step)
+	var peak int64
+	for block := int64(0); block < size/step; block += 4 {
+		for _, i := range []int64{2, 0, 3, 1} { // each group of 4, shuffled
+			off := (block + i) * step
+			if n, err := r.ReadAt(p, off); err != nil && err != io.EOF || !bytes.Equal(p[:n], data[off:off+int64(n)]) {
+				t.Fatalf("ReadAt(%d) = %d, %v or wrong bytes", off, n, err)
+			}
+			peak = max(peak, r.Buffered())
+		}
+	}
+	if peak < headSize+2*chunkSize {
+		t.Errorf("peak buffer %d: out-of-order sequential reads got no readahead", peak)
+	}
+}

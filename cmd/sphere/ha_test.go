@@ -615,3 +615,70 @@ func commitIndexes(st api.ClusterStatus) []uint64 {
 	slices.Sort(out)
 	return out
 }
+
+// BenchmarkHAMetadataWrite is BenchmarkMetadataWrite on three nodes: 16
+// callers spread over the nodes' sockets, so two writes in three are
+// forwarded to the leader. Reports writes/s and the p50/p99 latency.
+func BenchmarkHAMetadataWrite(b *testing.B) {
+	nodes := startCluster(b, 3, false)
+	ctx := context.Background()
+	if err := api.Dial(nodes[0].socket).Call(ctx, api.MCreate, api.CreateReq{Ref: "org:bench"}, nil); err != nil {
+		b.Fatal(err)
+	}
+	const callers = 16
+	lat := make([]time.Duration, b.N)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for w := 0; w < callers; w++ {
+		client := api.Dial(nodes[w%len(nodes)].socket)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1)) - 1; i < b.N; i = int(next.Add(1)) - 1 {
+				t0 := time.Now()
+				if err := client.Call(ctx, api.MCreate, api.CreateReq{Ref: fmt.Sprintf("community:bench/c%d", i)}, nil); err != nil {
+					b.Error(err)
+					return
+				}
+				lat[i] = time.Since(t0)
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "writes/s")
+	b.ReportMetric(float64(lat[b.N/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[b.N*99/100].Microseconds())/1000, "p99-ms")
+}
+
+// BenchmarkHAFailover kills the leader of three nodes with SIGKILL ten
+// times, and measures each failover from the kill to the first write a
+// survivor commits (election, then forwarding to the new leader). The
+// killed node is restarted and caught up before the next kill. One run
+// is the whole measurement (use -benchtime=1x).
+func BenchmarkHAFailover(b *testing.B) {
+	nodes := startCluster(b, 3, false)
+	nodes[0].ok(0, "org", "create", "bench")
+	ctx := context.Background()
+	var took []time.Duration
+	for i := 0; i < 10; i++ {
+		leader := leaderOf(b, nodes, 10*time.Second)
+		survivor := api.Dial(without(nodes, leader)[0].socket)
+		killed := time.Now()
+		leader.kill9()
+		if err := survivor.Call(ctx, api.MCreate, api.CreateReq{Ref: fmt.Sprintf("community:bench/after-kill-%d", i)}, nil); err != nil {
+			b.Fatal(err)
+		}
+		took = append(took, time.Since(killed))
+		leader.restart()
+		sameState(b, nodes, 30*time.Second)
+	}
+	slices.Sort(took)
+	b.ReportMetric(float64(took[0].Milliseconds()), "failover-min-ms")
+	b.ReportMetric(float64(took[len(took)/2].Milliseconds()), "failover-median-ms")
+	b.ReportMetric(float64(took[len(took)-1].Milliseconds()), "failover-max-ms")
+}

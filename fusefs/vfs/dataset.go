@@ -177,14 +177,19 @@ func (t *Tree) datasetNode(c Caller, op string, r Ref, h OpenFile) (Resource, Da
 		err = ErrNotFound
 	}
 	if dh, ok := h.(*DatasetHandle); ok && errors.Is(err, ErrNotFound) {
-		return res, dh.entry, nil
+		return res, dh.entry, errUnlinked
 	}
 	return res, e, err
 }
 
+// errUnlinked: datasetNode found a file only through the handle open on it.
+var errUnlinked = errors.New("unlinked")
+
 func (t *Tree) datasetGetattr(c Caller, r Ref, h OpenFile) (Attr, error) {
 	res, e, err := t.datasetNode(c, "getattr", r, h)
+	unlinked := err == errUnlinked
 	switch {
+	case unlinked:
 	case err != nil:
 		return Attr{}, err
 	case r.Sub == "":
@@ -197,6 +202,9 @@ func (t *Tree) datasetGetattr(c Caller, r Ref, h OpenFile) (Attr, error) {
 	a := v.attr(e)
 	if n, ok := pending(h); ok {
 		a.Size = n
+	}
+	if unlinked {
+		a.Unlinked, a.Timeout = true, 0
 	}
 	return a, nil
 }
@@ -421,6 +429,9 @@ func (t *Tree) datasetRemove(ctx context.Context, c Caller, op string, dir Ref, 
 
 func (t *Tree) datasetSetattr(ctx context.Context, c Caller, r Ref, h OpenFile, s SetAttr) (Attr, error) {
 	res, e, err := t.datasetNode(c, "setattr", r, h)
+	if err == errUnlinked {
+		err = nil
+	}
 	switch {
 	case err != nil:
 		return Attr{}, err

@@ -251,6 +251,13 @@ func (t *Tree) Lookup(ctx context.Context, c Caller, dir Ref, name string) (Ref,
 			return Ref{}, Attr{}, err
 		}
 		r := Ref{Kind: res.Kind, Name: res.Name, ID: res.ID}
+		if res.Kind == KindS3 {
+			// The gate of what the kernel keeps below it, for any
+			// caller: those who may not use the connector stop here.
+			if _, err := t.authorize(c, t.onResource("lookup", res, policy.ActUseResource)); err != nil {
+				return Ref{}, Attr{}, err
+			}
+		}
 		return r, t.resourceAttr(ctx, c, r, res), nil
 	case classDataset:
 		return t.datasetLookup(c, dir, name)

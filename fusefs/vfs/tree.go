@@ -177,6 +177,8 @@ type Attr struct {
 	Size     int64  // a secret's length, for those who may read it; a file's
 	Mtime    time.Time
 	UID, GID uint32
+	// Unlinked: a file removed while a handle is open on it (fstat).
+	Unlinked bool
 	// Timeout is how long the kernel may keep the entry and these
 	// attributes and answer any caller from them: 0 unless they are the
 	// same for every caller (see the package comment).

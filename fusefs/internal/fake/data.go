@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sphere-sandbox/sphere/fusefs/vfs"
@@ -48,6 +49,8 @@ type Datasets struct {
 	fail    error
 	commits []string
 	opens   int
+	stats   int
+	reads   atomic.Int64
 	changes changes
 }
 
@@ -144,6 +147,16 @@ func (d *Datasets) Commits() []string {
 	return c
 }
 
+// Stats is how many times DatasetStat was called.
+func (d *Datasets) Stats() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.stats
+}
+
+// Reads is how many times content was read (ReadAt).
+func (d *Datasets) Reads() int64 { return d.reads.Load() }
+
 // Opens is how many times content was opened.
 func (d *Datasets) Opens() int {
 	d.mu.Lock()
@@ -225,6 +238,7 @@ func (d *Datasets) DatasetInfo(id policy.ID) (bool, int64, error) {
 func (d *Datasets) DatasetStat(id policy.ID, p string) (vfs.DatasetEntry, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.stats++
 	return d.set(id).entry(p)
 }
 
@@ -263,7 +277,7 @@ func (d *Datasets) DatasetOpen(ctx context.Context, id policy.ID, p string) (vfs
 		return nil, fmt.Errorf("%q: %w", p, vfs.ErrNotFound)
 	}
 	d.opens++
-	c := &content{r: bytes.NewReader(bytes.Clone(e.data))}
+	c := &content{r: bytes.NewReader(bytes.Clone(e.data)), reads: &d.reads}
 	if d.local != "" {
 		f, err := os.CreateTemp(d.local, "content-*")
 		if err != nil {
@@ -281,11 +295,13 @@ func (d *Datasets) DatasetOpen(ctx context.Context, id policy.ID, p string) (vfs
 
 // content is a FileContent: in memory, or a local file.
 type content struct {
-	r *bytes.Reader
-	f *os.File
+	r     *bytes.Reader
+	f     *os.File
+	reads *atomic.Int64
 }
 
 func (c *content) ReadAt(p []byte, off int64) (int, error) {
+	c.reads.Add(1)
 	if c.f != nil {
 		return c.f.ReadAt(p, off)
 	}
