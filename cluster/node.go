@@ -181,13 +181,15 @@ func (n *Node) WaitLeader(ctx context.Context) error {
 	}
 }
 
-// Propose commits a command and returns the state machine's response. The
-// error is about getting it committed; the response carries the command's
-// own outcome, which the caller must check.
-func (n *Node) Propose(ctx context.Context, c *Command) (Response, error) {
+// Propose commits a command and returns the state machine's response and
+// the entry's log index: a node that forwarded the command waits until it
+// has applied that index, so its caller reads what they wrote. The error is
+// about getting it committed; the response carries the command's own
+// outcome, which the caller must check.
+func (n *Node) Propose(ctx context.Context, c *Command) (Response, uint64, error) {
 	data, err := json.Marshal(c)
 	if err != nil {
-		return Response{}, fmt.Errorf("encode command: %w", err)
+		return Response{}, 0, fmt.Errorf("encode command: %w", err)
 	}
 	timeout := 10 * time.Second
 	if d, ok := ctx.Deadline(); ok {
@@ -195,13 +197,13 @@ func (n *Node) Propose(ctx context.Context, c *Command) (Response, error) {
 	}
 	f := n.raft.Apply(data, timeout)
 	if err := f.Error(); err != nil {
-		return Response{}, leaderError(err, "commit "+string(c.Type))
+		return Response{}, 0, leaderError(err, "commit "+string(c.Type))
 	}
 	r, ok := f.Response().(Response)
 	if !ok {
-		return Response{}, fmt.Errorf("commit %s: state machine returned %T", c.Type, f.Response())
+		return Response{}, 0, fmt.Errorf("commit %s: state machine returned %T", c.Type, f.Response())
 	}
-	return r, nil
+	return r, f.Index(), nil
 }
 
 // Snapshot takes a snapshot now.
@@ -257,11 +259,11 @@ func (n *Node) Status() Status {
 	return st
 }
 
-// Leader is the leader's id and Raft address as this node knows them, or
-// empty strings when there is none (an election, or no quorum).
-func (n *Node) Leader() (id, raftAddr string) {
-	addr, sid := n.raft.LeaderWithID()
-	return string(sid), string(addr)
+// LeaderID is the leader's id as this node knows it, or "" when there is
+// none (an election, or no quorum).
+func (n *Node) LeaderID() string {
+	_, id := n.raft.LeaderWithID()
+	return string(id)
 }
 
 // Close stops Raft and closes the log. Committed entries are already on disk.
@@ -272,8 +274,7 @@ func (n *Node) Close() error {
 		if err := n.raft.LeadershipTransfer().Error(); err != nil {
 			n.cfg.Logger.Warn("could not hand over leadership before stopping", "err", err)
 		} else {
-			id, _ := n.Leader()
-			n.cfg.Logger.Info("handed over leadership", "to", id)
+			n.cfg.Logger.Info("handed over leadership", "to", n.LeaderID())
 		}
 	}
 	err := n.raft.Shutdown().Error()

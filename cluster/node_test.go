@@ -40,7 +40,7 @@ func propose(t *testing.T, n *Node, actor policy.ID, typ CommandType, payload an
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := n.Propose(context.Background(), c)
+	r, _, err := n.Propose(context.Background(), c)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,7 +51,7 @@ const (
 
 // Node-to-node methods.
 const (
-	internalPropose   = "propose"   // a cluster.Command; the leader commits it
+	internalPropose   = "propose"   // a cluster.Command; the leader commits it (proposeReply)
 	internalReadIndex = "readindex" // the leader's read index (indexReply)
 	internalJoin      = "join"      // joinReq
 	internalRemove    = "remove"    // removeReq
@@ -72,6 +72,10 @@ type (
 	}
 	indexReply struct {
 		Index uint64 `json:"index"`
+	}
+	proposeReply struct {
+		Response cluster.Response `json:"response"`
+		Index    uint64           `json:"index"`
 	}
 )
 
@@ -193,14 +197,22 @@ func (d *Daemon) serveInternal(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	decode := func(v any) error {
+		if err := json.Unmarshal(body, v); err != nil {
+			return cluster.Errorf(cluster.CodeInvalid, "malformed node-to-node request: %v", err)
+		}
+		return nil
+	}
 	var res any
 	switch method := strings.TrimPrefix(r.URL.Path, internalPrefix); method {
 	case internalPropose:
 		var cmd cluster.Command
-		if err = json.Unmarshal(body, &cmd); err == nil {
+		if err = decode(&cmd); err == nil {
 			// Only ever proposed here: the sender retries elsewhere when
 			// this node is not the leader, so requests never loop.
-			res, err = d.node.Propose(ctx, &cmd)
+			var r proposeReply
+			r.Response, r.Index, err = d.node.Propose(ctx, &cmd)
+			res = r
 		}
 	case internalReadIndex:
 		var idx uint64
@@ -208,7 +220,7 @@ func (d *Daemon) serveInternal(w http.ResponseWriter, r *http.Request) {
 		res = indexReply{Index: idx}
 	case internalJoin:
 		var req joinReq
-		if err = json.Unmarshal(body, &req); err == nil {
+		if err = decode(&req); err == nil {
 			if req.Forwarded {
 				err = d.joinHere(ctx, req.Actor, req.Member)
 			} else {
@@ -217,7 +229,7 @@ func (d *Daemon) serveInternal(w http.ResponseWriter, r *http.Request) {
 		}
 	case internalRemove:
 		var req removeReq
-		if err = json.Unmarshal(body, &req); err == nil {
+		if err = decode(&req); err == nil {
 			err = d.removeHere(ctx, req.Actor, req.ID)
 		}
 	case internalStatus:
@@ -225,14 +237,11 @@ func (d *Daemon) serveInternal(w http.ResponseWriter, r *http.Request) {
 	default:
 		err = cluster.Errorf(cluster.CodeNotFound, "no such node-to-node method %q", method)
 	}
-	var syntax *json.SyntaxError
 	switch {
 	case errors.Is(err, cluster.ErrNotLeader):
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusMisdirectedRequest)
 		_ = json.NewEncoder(w).Encode(api.Error{Code: "not_leader", Message: err.Error()})
-	case errors.As(err, &syntax):
-		writeError(w, cluster.Errorf(cluster.CodeInvalid, "malformed node-to-node request: %v", err))
 	case err != nil:
 		writeError(w, err)
 	default:
@@ -282,7 +291,7 @@ func (d *Daemon) atLeader(ctx context.Context, local func(context.Context) error
 
 // leaderAPI is the leader's API address, from the replicated membership.
 func (d *Daemon) leaderAPI() (string, error) {
-	id, _ := d.node.Leader()
+	id := d.node.LeaderID()
 	if id == "" {
 		return "", fmt.Errorf("no leader elected: %w", cluster.ErrNotLeader)
 	}
@@ -294,21 +303,30 @@ func (d *Daemon) leaderAPI() (string, error) {
 	return m.APIAddr, nil
 }
 
-// commit gets a command committed by the leader, wherever it is. Every
-// attempt carries the same cmd.Request, so an attempt that was committed
-// although it looked failed (the leader died before answering) does not
-// apply twice (cluster/requests.go).
+// commit gets a command committed by the leader, wherever it is, and
+// applied here, so the caller reads what they wrote. Every attempt carries
+// the same cmd.Request, so an attempt that was committed although it looked
+// failed (the leader died before answering) does not apply twice
+// (cluster/requests.go).
 func (d *Daemon) commit(ctx context.Context, cmd *cluster.Command) (cluster.Response, error) {
-	var resp cluster.Response
+	var r proposeReply
 	err := d.atLeader(ctx,
 		func(ctx context.Context) (err error) {
-			resp, err = d.node.Propose(ctx, cmd)
+			r.Response, r.Index, err = d.node.Propose(ctx, cmd)
 			return err
 		},
 		func(ctx context.Context, addr string) error {
-			return d.link.call(ctx, addr, internalPropose, cmd, &resp)
+			return d.link.call(ctx, addr, internalPropose, cmd, &r)
 		})
-	return resp, err
+	if err != nil {
+		return cluster.Response{}, err
+	}
+	wait, cancel := context.WithTimeout(ctx, leaderTimeout)
+	defer cancel()
+	if err := d.node.WaitApplied(wait, r.Index); err != nil {
+		return cluster.Response{}, fmt.Errorf("%s was committed, but this node has not applied it yet: %w", cmd.Type, err)
+	}
+	return r.Response, nil
 }
 
 // linearize makes this node's state include every write acknowledged
@@ -365,7 +383,7 @@ func (d *Daemon) joinHere(ctx context.Context, actor policy.ID, m cluster.Member
 	if err != nil {
 		return err
 	}
-	resp, err := d.node.Propose(ctx, cmd)
+	resp, _, err := d.node.Propose(ctx, cmd)
 	if err != nil {
 		return err
 	}
@@ -510,7 +528,7 @@ func (d *Daemon) clusterStatusAll(ctx context.Context, c caller, _ struct{}) (an
 		}
 	})
 	out := api.ClusterStatus{Node: d.cfg.NodeID, Nodes: make([]api.NodeStatus, len(servers))}
-	out.Leader, _ = d.node.Leader()
+	out.Leader = d.node.LeaderID()
 	var wg sync.WaitGroup
 	for i, s := range servers {
 		row := &out.Nodes[i]

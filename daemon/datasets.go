@@ -180,15 +180,6 @@ func (d *Daemon) commitFile(ctx context.Context, p, dataset policy.ID, path stri
 	return err
 }
 
-// storeFile chunks a local file (a mount's write spool) into the blob store.
-func (d *Daemon) storeFile(ctx context.Context, f *os.File) ([]cluster.Chunk, int64, error) {
-	refs, size, err := d.data.WriteFile(ctx, f)
-	if err != nil {
-		return nil, 0, fmt.Errorf("store file content: %w", err)
-	}
-	return toChunks(refs), size, nil
-}
-
 // openDatastore opens the blob store and local cache datasets are read from.
 func openDatastore(ctx context.Context, cfg Config) (*datastore.Store, error) {
 	spec := cfg.BlobStore
@@ -199,9 +190,16 @@ func openDatastore(ctx context.Context, cfg Config) (*datastore.Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--blob-store: %w", err)
 	}
+	// Writes through a mount are spooled here until they are committed.
+	if err := os.MkdirAll(spoolDir(cfg.DataDir), 0o700); err != nil {
+		return nil, fmt.Errorf("create the write spool: %w", err)
+	}
 	cacheDir := cfg.CacheDir
 	if cacheDir == "" {
 		cacheDir = filepath.Join(cfg.DataDir, "cache")
 	}
 	return datastore.New(blobs, datastore.Options{CacheDir: cacheDir, CacheBytes: cfg.CacheBytes, Logger: cfg.Logger})
 }
+
+// spoolDir holds the files a mount's writers are writing, until commit.
+func spoolDir(dataDir string) string { return filepath.Join(dataDir, "spool") }

@@ -109,7 +109,8 @@ func (t *mountTable) mount(_ context.Context, c caller, project, dir string, rem
 	if err := prepareDir(dir, c); err != nil {
 		return err
 	}
-	tree := vfs.New(treeStore{t.d}, treeAudit{log: t.d.audit, project: path}, id, path)
+	store := treeStore{t.d}
+	tree := vfs.New(store, treeAudit{log: t.d.audit, project: path}, id, path, vfs.WithDatasets(store), vfs.WithBuckets(store))
 	mounted, err := fusefs.Mount(dir, tree, fusefs.MountOptions{FsName: "sphere:" + path})
 	if err != nil {
 		return fmt.Errorf("mount %s at %s: %w", path, dir, err)

@@ -62,7 +62,7 @@ func sortResources(rs []vfs.Resource) {
 
 func resourceOf(e *cluster.Entity, published bool) vfs.Resource {
 	return vfs.Resource{ID: e.ID, Kind: e.Type, Name: e.Name, Project: e.Parent, Published: published,
-		Size: int64(e.SecretLen), Modified: e.Modified}
+		Size: int64(e.SecretLen), Modified: e.Modified, Active: e.Settings[s3Active] == "true"}
 }
 
 func (t treeStore) Resource(project policy.ID, kind, name string) (vfs.Resource, bool) {

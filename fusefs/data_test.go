@@ -247,6 +247,37 @@ func TestSealedCacheDoesNotLeakAcrossCallers(t *testing.T) {
 	failAs(t, aliceUID, "No such file or directory", "stat", deep)
 }
 
+// `ls -l` of a sealed dataset's directory or of a bucket asks nothing per
+// entry: the listing (READDIRPLUS) gives the kernel what it keeps.
+func TestListingFillsTheKernelCache(t *testing.T) {
+	tm := newTestMount(t, MountOptions{})
+	const n = 200
+	for i := range n {
+		tm.datasets.Put(tm.fish, fmt.Sprintf("many/f%03d", i), []byte("x"))
+		tm.buckets.Of(tm.bucket).Put(fmt.Sprintf("many/o%03d", i), []byte("x"))
+	}
+	for _, tc := range []struct {
+		dir   string
+		stats func() int
+	}{
+		{"datasets/fish/many", tm.datasets.Stats},
+		{"s3/bucket/many", tm.buckets.Of(tm.bucket).Stats},
+	} {
+		before := tc.stats()
+		out := mustRunAs(t, aliceUID, "ls", "-l", tm.path(tc.dir))
+		if lines := strings.Count(out, "\n"); lines != n {
+			t.Errorf("ls -l %s: %d lines", tc.dir, lines)
+		}
+		if asked := tc.stats() - before; asked > 5 {
+			t.Errorf("ls -l %s asked %d stats for %d entries", tc.dir, asked, n)
+		}
+	}
+	// Elsewhere a listing fills nothing: every name is asked for its caller.
+	if got := mustRunAs(t, carolUID, "ls", "-l", tm.path("secrets")); !strings.Contains(got, "TOKEN") || strings.Contains(got, "HIDDEN") {
+		t.Errorf("carol: %q", got)
+	}
+}
+
 // A sealed file's pages stay in the kernel's cache across opens, or the
 // kernel reads its local copy itself: a second read of it never reaches
 // the content.
@@ -405,8 +436,12 @@ func TestBucketRights(t *testing.T) {
 	if got := mustRunAs(t, aliceUID, "cat", tm.path("s3/archive/old.txt")); got+"\n" != objectFile {
 		t.Errorf("cat: %q", got)
 	}
-	// A viewer sees the connector, not what is in it.
-	mustRunAs(t, bobUID, "stat", tm.path("s3/bucket"))
+	// A viewer sees the connector's name, not what is in it: it stops at
+	// the gate, below which the kernel keeps entries for everyone.
+	if got := mustRunAs(t, bobUID, "ls", tm.path("s3")); got != "archive\nbucket\nshared" {
+		t.Errorf("a viewer lists %q", got)
+	}
+	failAs(t, bobUID, "Permission denied", "stat", tm.path("s3/bucket"))
 	failAs(t, bobUID, "Permission denied", "ls", tm.path("s3/bucket"))
 	failAs(t, bobUID, "Permission denied", "cat", tm.path("s3/bucket/top.txt"))
 	failAs(t, bobUID, "Permission denied", "sh", "-c", "echo x > "+tm.path("s3/bucket/new"))

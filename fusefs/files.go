@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"sync"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -24,13 +23,11 @@ type secretFile struct {
 type datasetFile struct {
 	node
 
-	mu sync.Mutex
-	// opens is how many handles are open on the file; passthrough says
-	// whether they read through the kernel's passthrough. The kernel
-	// refuses (EIO) to open a file in passthrough mode while it is open in
-	// the cached mode, and the other way round, so every handle open at
-	// once is of the mode the first one took.
-	opens       int
+	// passthrough says whether the handles open on the file (node.files)
+	// read through the kernel's passthrough. The kernel refuses (EIO) to
+	// open a file in passthrough mode while it is open in the cached mode,
+	// and the other way round, so every handle open at once is of the mode
+	// the first one took. Guarded by node.filesMu.
 	passthrough bool
 }
 
@@ -92,6 +89,7 @@ func (f *secretFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, uin
 	if errno != 0 {
 		return nil, 0, errno
 	}
+	f.track(h)
 	return h, openFlags(h.h), 0
 }
 
@@ -110,20 +108,15 @@ func (f *datasetFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, ui
 	if lf, ok := h.h.(localFiler); ok && f.mnt.passthrough {
 		local, _ = lf.LocalFile()
 	}
-	f.mu.Lock()
-	if f.opens == 0 {
+	f.filesMu.Lock()
+	if len(f.files) == 0 {
 		f.passthrough = local != nil
 	}
 	if f.passthrough {
 		h.backing = local
 	}
-	f.opens++
-	f.mu.Unlock()
-	h.released = func() {
-		f.mu.Lock()
-		f.opens--
-		f.mu.Unlock()
-	}
+	f.trackLocked(h)
+	f.filesMu.Unlock()
 	return h, openFlags(h.h), 0
 }
 
@@ -139,6 +132,7 @@ func (f *bucketFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, uin
 	if errno != 0 {
 		return nil, 0, errno
 	}
+	f.track(h)
 	return h, openFlags(h.h), 0
 }
 
@@ -149,8 +143,8 @@ type fileHandle struct {
 	write bool // opened for writing
 	// backing is the local file the kernel reads directly, if any
 	// (passthrough); go-fuse registers it with the kernel at open.
-	backing  *os.File
-	released func() // called after Release
+	backing *os.File
+	node    *node // the node it is open on, which keeps it until Release
 }
 
 var (
@@ -172,8 +166,19 @@ func (fh *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Re
 	if fh.h.Caching() == vfs.CacheNone {
 		return zeroingResult(dest[:n]), 0
 	}
-	return fuse.ReadResultData(dest[:n]), 0
+	return dataResult(dest[:n]), 0
 }
+
+// dataResult is data read on its way to the kernel, written from where it
+// was read with one writev: it has Slices, which go-fuse prefers to trying
+// splice(2) first (which it does for every other result, with syscalls
+// wasted on data in memory, and fails for a reply over the pipe's size).
+type dataResult []byte
+
+func (r dataResult) Bytes(buf []byte) ([]byte, fuse.Status) { return r, fuse.OK }
+func (r dataResult) Slices() ([][]byte, fuse.Status)        { return [][]byte{r}, fuse.OK }
+func (r dataResult) Size() int                              { return len(r) }
+func (r dataResult) Done()                                  {}
 
 func (fh *fileHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
 	n, err := fh.h.Write(ctx, callerOf(ctx), data, off)
@@ -203,8 +208,8 @@ func (fh *fileHandle) Release(ctx context.Context) syscall.Errno {
 	if err := fh.h.Release(); err != nil {
 		logf(fh.tree, "release", err)
 	}
-	if fh.released != nil {
-		fh.released()
+	if fh.node != nil {
+		fh.node.untrack(fh)
 	}
 	return 0
 }
@@ -226,6 +231,7 @@ func (fh *fileHandle) PassthroughFd() (int, bool) {
 type zeroingResult []byte
 
 func (r zeroingResult) Bytes(buf []byte) ([]byte, fuse.Status) { return r, fuse.OK }
+func (r zeroingResult) Slices() ([][]byte, fuse.Status)        { return [][]byte{r}, fuse.OK }
 func (r zeroingResult) Size() int                              { return len(r) }
 func (r zeroingResult) Done()                                  { clear(r) }
 

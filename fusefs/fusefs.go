@@ -90,9 +90,6 @@ func Mount(dir string, tree *vfs.Tree, opts MountOptions) (*Mounted, error) {
 			Debug:        opts.Debug,
 			MaxWrite:     maxRequest,
 			MaxReadAhead: maxRequest,
-			// Reads reply from memory, never from a descriptor go-fuse
-			// could splice: an attempt to splice costs syscalls per read.
-			DisableSplice: true,
 			// O_TRUNC comes with the open that asks for it, not as a
 			// separate truncation after it: an object is then written
 			// from the open, and a spool starts empty.

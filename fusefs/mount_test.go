@@ -46,7 +46,6 @@ func TestDeveloperReadsAndSeesTheirRights(t *testing.T) {
 		{aliceUID, "datasets/dogs/readme.txt", "444 1001 1001 5"},
 		{aliceUID, "s3/bucket", "755 1001 1001 0"},
 		{aliceUID, "s3/archive", "555 1001 1001 0"},
-		{bobUID, "s3/bucket", "0 1002 1002 0"},
 		{aliceUID, "s3/bucket/top.txt", "644 0 0 12"},
 		{aliceUID, "s3/archive/old.txt", "444 0 0 12"},
 		{aliceUID, "s3/shared/pub.txt", "444 0 0 12"},

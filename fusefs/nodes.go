@@ -3,6 +3,7 @@ package fusefs
 import (
 	"context"
 	"math"
+	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -94,6 +95,9 @@ type node struct {
 	// moved is the node's Ref since a rename moved it (an object renamed
 	// within its bucket); nil if it never moved.
 	moved atomic.Pointer[vfs.Ref]
+
+	filesMu sync.Mutex
+	files   []*fileHandle // the handles open on the node (files only)
 }
 
 // mount is what every node of one mount shares.
@@ -131,6 +135,42 @@ func (n *node) moveTo(r vfs.Ref) {
 
 func (n *node) tree() *vfs.Tree { return n.mnt.tree }
 
+// track records fh as open on n, until fh is released.
+func (n *node) track(fh *fileHandle) {
+	n.filesMu.Lock()
+	defer n.filesMu.Unlock()
+	n.trackLocked(fh)
+}
+
+func (n *node) trackLocked(fh *fileHandle) {
+	n.files = append(n.files, fh)
+	fh.node = n
+}
+
+func (n *node) untrack(fh *fileHandle) {
+	n.filesMu.Lock()
+	defer n.filesMu.Unlock()
+	for i, f := range n.files {
+		if f == fh {
+			n.files = append(n.files[:i], n.files[i+1:]...)
+			break
+		}
+	}
+}
+
+// anyOpen is a handle open on n, if any.
+func (n *node) anyOpen() vfs.OpenFile {
+	n.filesMu.Lock()
+	defer n.filesMu.Unlock()
+	if len(n.files) == 0 {
+		return nil
+	}
+	return n.files[0].h
+}
+
+// tracker is a node that keeps its open handles.
+type tracker interface{ track(*fileHandle) }
+
 func (n *node) errno(op string, err error) syscall.Errno { return toErrno(n.tree(), op, err) }
 
 // handleOf is the open file f names, if any: the kernel passes one with
@@ -163,8 +203,15 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 	_, gidSet := in.GetGID()
 	s.Owner = uidSet || gidSet
 	s.Times = in.Valid&(fuse.FATTR_ATIME|fuse.FATTR_MTIME|fuse.FATTR_CTIME) != 0
+	h := handleOf(f)
+	if h == nil && !s.SetSize {
+		// The kernel names the handle only for ftruncate; a file being
+		// written may exist only there (an object before its commit), and
+		// touch sets its times by path.
+		h = n.anyOpen()
+	}
 	r := n.ref()
-	a, err := n.tree().Setattr(ctx, callerOf(ctx), r, handleOf(f), s)
+	a, err := n.tree().Setattr(ctx, callerOf(ctx), r, h, s)
 	if err != nil {
 		return n.errno("setattr", err)
 	}
@@ -386,7 +433,12 @@ func (d *directory) Create(ctx context.Context, name string, flags uint32, mode 
 		return nil, nil, 0, d.errno("create", err)
 	}
 	fillEntry(out, r, a)
-	return d.newChild(ctx, r), &fileHandle{tree: d.tree(), h: h, write: m.Write}, openFlags(h), 0
+	child := d.newChild(ctx, r)
+	fh := &fileHandle{tree: d.tree(), h: h, write: m.Write}
+	if t, ok := child.Operations().(tracker); ok {
+		t.track(fh)
+	}
+	return child, fh, openFlags(h), 0
 }
 
 func (d *directory) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {

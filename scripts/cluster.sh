@@ -71,6 +71,17 @@ alive() {
 
 sphere() { "$SPHERE" "$@"; }
 
+# unmount_stale NODE: drop the mount a killed daemon left behind (every
+# access to it fails with "transport endpoint is not connected"); a lazy
+# unmount never blocks.
+unmount_stale() {
+	local mnt
+	mnt="$(dir_of "$1")/mnt"
+	if grep -qs " $mnt " /proc/mounts; then
+		fusermount3 -uz "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null || true
+	fi
+}
+
 # launch NODE: start one node in its own session. node1 bootstraps the
 # cluster (minting master.key and cluster.secret); the others join it on
 # their first start and find their cluster in their own state afterwards.
@@ -79,6 +90,7 @@ launch() {
 	host="$(host_of "$node")"
 	dir="$(dir_of "$node")"
 	alive "$node" && die "$node is already running (pid $(<"$dir/pid"))"
+	unmount_stale "$node"
 	mkdir -p "$dir/data" "$dir/mnt"
 	local args=(--socket "$dir/sphere.sock" server --node-id "$node" --data-dir "$dir/data"
 		--raft-addr "$host:7400" --api-addr "$host:7500"
@@ -105,9 +117,9 @@ wait_serving() {
 
 # ok_or_exists CMD...: run a sphere command; "already exists" (exit 5) is fine.
 ok_or_exists() {
-	local rc=0
-	sphere "$@" >/dev/null || rc=$?
-	((rc == 0 || rc == 5)) || die "sphere $* failed (exit $rc)"
+	local rc=0 out
+	out="$(sphere "$@" 2>&1)" || rc=$?
+	((rc == 0 || rc == 5)) || die "sphere $* failed (exit $rc): $out"
 }
 
 cmd_up() {
@@ -164,14 +176,9 @@ cmd_down() {
 			kill -KILL "$pid" 2>/dev/null || true
 		fi
 	done
-	local mnt
 	for node in "${NODES[@]}"; do
 		rm -f "$(dir_of "$node")/pid"
-		# A mount a killed daemon left behind; a lazy unmount never blocks.
-		mnt="$(dir_of "$node")/mnt"
-		if grep -qs " $mnt " /proc/mounts; then
-			fusermount3 -uz "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null || true
-		fi
+		unmount_stale "$node"
 	done
 	if [[ -d "$CLUSTER_DIR/minio" ]]; then
 		"$REPO_ROOT/scripts/minio.sh" stop "$CLUSTER_DIR/minio"

@@ -324,6 +324,7 @@ func TestHAKillLeader(t *testing.T) {
 	if row.LastSnapshotIndex < snap.LastSnapshotIndex {
 		t.Errorf("%s caught up without installing the leader's snapshot (its snapshot index %d, the leader's %d)", leader.id, row.LastSnapshotIndex, snap.LastSnapshotIndex)
 	}
+	t.Logf("%s caught up to index %d from a snapshot at %d", leader.id, row.AppliedIndex, row.LastSnapshotIndex)
 	for _, n := range nodes {
 		if out := n.ok(0, "--consistent", "community", "show", "acme/cats"); !strings.Contains(out, "update ") {
 			t.Errorf("%s shows acme/cats as:\n%s", n.id, out)
@@ -405,7 +406,7 @@ func TestHALinearizable(t *testing.T) {
 	nodes := startCluster(t, 3, false)
 	nodes[0].ok(0, "org", "create", "acme")
 	nodes[0].ok(0, "community", "create", "acme/cats")
-	leaderOf(t, nodes, 10*time.Second)
+	sameState(t, nodes, 10*time.Second)
 
 	var live sync.Map // *node → bool: nodes the clients may use
 	for _, n := range nodes {
@@ -625,6 +626,7 @@ func BenchmarkHAMetadataWrite(b *testing.B) {
 	if err := api.Dial(nodes[0].socket).Call(ctx, api.MCreate, api.CreateReq{Ref: "org:bench"}, nil); err != nil {
 		b.Fatal(err)
 	}
+	sameState(b, nodes, 10*time.Second) // every node resolves bench
 	const callers = 16
 	lat := make([]time.Duration, b.N)
 	var next atomic.Int64
@@ -663,6 +665,7 @@ func BenchmarkHAMetadataWrite(b *testing.B) {
 func BenchmarkHAFailover(b *testing.B) {
 	nodes := startCluster(b, 3, false)
 	nodes[0].ok(0, "org", "create", "bench")
+	sameState(b, nodes, 10*time.Second)
 	ctx := context.Background()
 	var took []time.Duration
 	for i := 0; i < 10; i++ {

@@ -112,6 +112,20 @@ func BenchmarkReadCold(b *testing.B) {
 	}
 }
 
+// BenchmarkReadColdFullCache is BenchmarkReadCold in the steady state of a
+// long-running daemon: the cache is full, so every chunk admitted evicts
+// (and recycles the file of) another.
+func BenchmarkReadColdFullCache(b *testing.B) {
+	blobs, refs := benchFixture(b)
+	s := newStore(b, blobs, Options{CacheBytes: benchSize / 4})
+	readAll(b, s.Open(refs, benchSize), true)
+	b.SetBytes(benchSize)
+	b.ResetTimer()
+	for range b.N {
+		readAll(b, s.Open(refs, benchSize), false)
+	}
+}
+
 // BenchmarkReadWarm: the file is cached; reads are preads on cache files.
 func BenchmarkReadWarm(b *testing.B) {
 	blobs, refs := benchFixture(b)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -315,12 +316,17 @@ func (s *Store) admit(ref ChunkRef, data []byte) {
 	key := chunkKey(ref.Hash)
 	cost := diskCost(ref.Size)
 	s.mu.Lock()
-	if s.closed || s.entries[key] != nil || !s.reserveLocked(cost) {
+	if s.closed || s.entries[key] != nil {
+		s.mu.Unlock()
+		return
+	}
+	recycled := s.recycleLocked(ref.Size)
+	if recycled == "" && !s.reserveLocked(cost) {
 		s.mu.Unlock()
 		return
 	}
 	s.mu.Unlock()
-	err := s.writeCacheFile(key, data)
+	err := s.writeCacheFile(key, data, recycled)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil {
@@ -331,15 +337,66 @@ func (s *Store) admit(ref ChunkRef, data []byte) {
 	s.insertLocked(&entry{key: key, size: ref.Size, cost: cost, verified: true})
 }
 
-// writeCacheFile writes data to a temporary file and renames it to key, so
-// the index never names a half-written file. It does not fsync: a crash
-// clears the clean marker, which makes New distrust (and rehash) the cache.
-func (s *Store) writeCacheFile(key string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Join(s.dir, tmpDir), "chunk-*")
+// recycleCandidates is how far from the LRU end recycleLocked looks for a
+// chunk of the right size.
+const recycleCandidates = 8
+
+// recycleLocked, when the cache is full, evicts a least recently used idle
+// chunk exactly size bytes long and, instead of deleting it, moves it into
+// tmp/ and returns its path; its cost becomes the caller's reservation.
+// Overwriting a file in place is an order of magnitude cheaper than
+// allocating a new one (file creation and block allocation dominate the
+// cost of admitting a chunk on ext4), and a full cache of equal-sized
+// chunks is the steady state. It returns "" when there is no such chunk.
+func (s *Store) recycleLocked(size int64) string {
+	if s.used+diskCost(size) <= s.opts.CacheBytes {
+		return ""
+	}
+	el := s.lru.Back()
+	for range recycleCandidates {
+		if el == nil {
+			return ""
+		}
+		if e := el.Value.(*entry); !e.file && e.size == size && e.refs == 0 {
+			s.recycled++
+			tmp := filepath.Join(s.dir, tmpDir, "recycled-"+strconv.FormatInt(s.recycled, 10))
+			if err := os.Rename(s.path(e.key), tmp); err != nil {
+				return ""
+			}
+			delete(s.entries, e.key)
+			s.lru.Remove(e.lru)
+			e.removed = true
+			if e.f != nil {
+				s.closeFDLocked(e)
+			}
+			s.evictions++
+			return tmp // e.cost stays counted in s.used, for the caller
+		}
+		el = el.Prev()
+	}
+	return ""
+}
+
+// writeCacheFile writes data into a temporary file (recycled, if not "",
+// else a new one) and renames it to key, so the index never names a
+// half-written file. It does not fsync: a crash clears the clean marker,
+// which makes New distrust (and rehash) the cache.
+func (s *Store) writeCacheFile(key string, data []byte, recycled string) error {
+	var f *os.File
+	var err error
+	if recycled != "" {
+		// Same size, so overwriting every byte leaves nothing stale.
+		f, err = os.OpenFile(recycled, os.O_WRONLY, 0)
+	} else {
+		f, err = os.CreateTemp(filepath.Join(s.dir, tmpDir), "chunk-*")
+	}
 	if err != nil {
+		if recycled != "" {
+			os.Remove(recycled)
+		}
 		return err
 	}
-	_, err = f.Write(data)
+	_, err = f.WriteAt(data, 0)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

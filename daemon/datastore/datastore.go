@@ -136,6 +136,7 @@ type Store struct {
 	flights     map[string]*flight
 	fileFlights map[string]*fileFlight
 	evictions   int64
+	recycled    int64 // names recycled files in tmp/
 
 	hits, misses atomic.Int64
 }

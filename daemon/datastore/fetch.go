@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
-	"os"
 )
 
 // flight is one fetch of a chunk from the blob store. Everyone who wants the
@@ -64,13 +63,21 @@ func (s *Store) fetch(ref ChunkRef, admit bool) (*flight, error) {
 	s.flights[ref.Hash] = fl
 	s.wg.Add(1)
 	s.mu.Unlock()
-	defer s.wg.Done()
 	select {
 	case s.fetchSlots <- struct{}{}:
 		fl.slot = true
-		s.run(fl, admit)
+		s.run(fl)
+		// The caller has its bytes now; writing them to the cache need not
+		// delay it.
+		go func() {
+			defer s.wg.Done()
+			s.settle(fl, admit)
+		}()
 	case <-s.ctx.Done():
-		s.finish(fl, nil, nil, ErrClosed)
+		fl.err = ErrClosed
+		close(fl.done)
+		s.settle(fl, false)
+		s.wg.Done()
 	}
 	return fl, nil
 }
@@ -98,14 +105,15 @@ func (s *Store) prefetch(ref ChunkRef) bool {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		s.run(fl, true)
+		s.run(fl)
+		s.settle(fl, true)
 	}()
 	return true
 }
 
-// run fetches and verifies fl's chunk, caches it if admit, and finishes fl.
-// fl holds a fetch slot.
-func (s *Store) run(fl *flight, admit bool) {
+// run fetches and verifies fl's chunk and hands it (or the error) to
+// everyone waiting. fl holds a fetch slot.
+func (s *Store) run(fl *flight) {
 	ref := fl.ref
 	data, buf, err := s.get(ref)
 	if err == nil {
@@ -119,21 +127,22 @@ func (s *Store) run(fl *flight, admit bool) {
 			s.bufs.Put(buf)
 		}
 		data, buf = nil, nil
-	} else if admit && os.Getenv("NOADMIT") == "" {
-		s.admit(ref, data)
 	}
-	s.finish(fl, data, buf, err)
+	fl.data, fl.buf, fl.err = data, buf, err
+	close(fl.done)
 }
 
-// finish publishes fl's outcome. The flight leaves the table only after
-// admission, so a later reader finds the chunk cached or in flight, never
-// neither.
-func (s *Store) finish(fl *flight, data []byte, buf *[]byte, err error) {
-	fl.data, fl.buf, fl.err = data, buf, err
+// settle caches a fetched chunk if admit, then retires its flight. Until
+// then, readers who want the chunk join the finished flight and copy from
+// its buffer: the chunk is never neither cached nor in flight, so it is
+// never fetched twice in a row.
+func (s *Store) settle(fl *flight, admit bool) {
+	if admit && fl.err == nil {
+		s.admit(fl.ref, fl.data)
+	}
 	s.mu.Lock()
 	delete(s.flights, fl.ref.Hash)
 	s.mu.Unlock()
-	close(fl.done)
 	s.releaseFlight(fl)
 }
 

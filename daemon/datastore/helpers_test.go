@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/sphere-sandbox/sphere/s3mount/miniotest"
@@ -50,12 +51,35 @@ func minioServer(tb testing.TB) *miniotest.Server {
 			sharedMinio.err = err
 			return
 		}
-		sharedMinio.srv, sharedMinio.err = miniotest.Launch(bin, sharedMinio.dir)
+		if sharedMinio.srv, sharedMinio.err = miniotest.Launch(bin, sharedMinio.dir); sharedMinio.err == nil {
+			sharedMinio.err = waitS3Ready(sharedMinio.srv)
+		}
 	})
 	if sharedMinio.err != nil {
 		tb.Fatalf("MinIO: %v", sharedMinio.err)
 	}
 	return sharedMinio.srv
+}
+
+// waitS3Ready waits until the server serves S3 requests: it reports itself
+// live a moment before it has initialized, and answers 503 until then.
+func waitS3Ready(srv *miniotest.Server) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	c := srv.Client()
+	for {
+		_, err := c.ListBuckets(ctx)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("MinIO not serving S3: %w", err)
+		case <-tick.C:
+		}
+	}
 }
 
 var bucketSeq atomic.Int64

@@ -265,3 +265,27 @@ func (s *Store) copyCached(f *os.File, e *entry, verified bool, ref ChunkRef, of
 	_, err := f.WriteAt(data, off)
 	return true, err
 }
+
+// Cached reports whether the file made of chunks can be had without the
+// blob store: materialized by LocalFile already, or every chunk in the
+// chunk cache. It does no I/O; the answer may be stale by the time it is
+// acted on (an eviction), which costs only speed.
+func (s *Store) Cached(chunks []ChunkRef) bool {
+	for _, c := range chunks {
+		if !validHash(c.Hash) {
+			return false
+		}
+	}
+	key := fileKey(chunks)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.entries[key] != nil {
+		return true
+	}
+	for _, c := range chunks {
+		if s.entries[chunkKey(c.Hash)] == nil {
+			return false
+		}
+	}
+	return true
+}

@@ -243,11 +243,16 @@ func TestCacheBound(t *testing.T) {
 			}
 			cb := &countingBlobs{Blobs: b.Blobs}
 			s := newStore(t, cb, Options{CacheDir: dir, ChunkSize: chunk, CacheBytes: bound, Prefetch: prefetch})
-			// Walking the cache is not atomic, so it can be trusted only
-			// while nothing else changes the cache. Without prefetching,
-			// the one fetch in progress is all that happens, and checking
-			// inside it checks while chunks are admitted and while files
-			// are materialized. With prefetching, check when idle.
+			// Check inside every fetch: that is while chunks are being
+			// admitted and files materialized. Walking the directory is not
+			// atomic; holding s.mu makes it so, as far as the bound goes:
+			// no entry is evicted or reserved meanwhile, and files being
+			// written stay within their reservations.
+			cb.during = func() {
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				check("during a fetch")
+			}
 			checkNow := func(when string) {
 				t.Helper()
 				s.wg.Wait()
@@ -255,9 +260,6 @@ func TestCacheBound(t *testing.T) {
 					t.Errorf("prefetch %d, %s: stats %+v over bound", prefetch, when, st)
 				}
 				check(when)
-			}
-			if prefetch < 0 {
-				cb.during = func() { check("during a fetch") }
 			}
 			for round := range 2 {
 				for i, data := range files {
@@ -344,6 +346,9 @@ func TestRestartKeepsCache(t *testing.T) {
 
 	cb := &countingBlobs{Blobs: b.Blobs}
 	s2 := newStore(t, cb, Options{CacheDir: dir, ChunkSize: chunk})
+	if !s2.Cached(refs) || s2.Cached(append(refs[:len(refs):len(refs)], ChunkRef{hashHex(sum(nil)), 1})) {
+		t.Errorf("Cached: want true for the file, false with a chunk never seen")
+	}
 	got, err := readSeq(s2.Open(refs, int64(len(data))), int64(len(data)), 1<<20)
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("read after restart: %v", err)

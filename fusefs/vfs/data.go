@@ -61,7 +61,8 @@ type Datasets interface {
 	// p: chunked, uploaded and recorded in the replicated state before it
 	// returns. The daemon checks policy again and the size limit
 	// (ErrNoSpace); a sealed dataset is ErrReadOnly. content stays the
-	// caller's: it is read, never closed or kept.
+	// caller's: read it with ReadAt (its offset is unspecified), never
+	// close or keep it.
 	DatasetCommit(ctx context.Context, p policy.ID, dataset policy.ID, path string, content *os.File, size int64) error
 	// DatasetMkdir creates the directory path (ErrExists if something is
 	// there; ErrNotFound if its parent is not).
@@ -116,6 +117,8 @@ type Bucket interface {
 	List(ctx context.Context, dir string) ([]ObjectInfo, error)
 	// Open opens the object at path for reading. The tree keeps one
 	// ObjectReader per open file, so it may hold that file's readahead.
+	// ctx bounds the call, not the reader's life (nor the writer's, for
+	// Create).
 	Open(ctx context.Context, path string) (ObjectReader, error)
 	// Create starts writing the object at path: what is written replaces
 	// it when the writer is closed.

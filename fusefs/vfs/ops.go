@@ -565,7 +565,7 @@ func (t *Tree) remove(ctx context.Context, c Caller, op string, r Ref) error {
 func (t *Tree) Rename(ctx context.Context, c Caller, dir Ref, name string, newDir Ref, newName string, flags uint32) (Ref, error) {
 	switch dir.class() {
 	case classBucket:
-		if newDir.class() == classBucket && newDir.ID == dir.ID && dir.ID != 0 {
+		if newDir.class() == classBucket && newDir.Name == dir.Name && newDir.ID == dir.ID {
 			return t.bucketRename(ctx, c, dir, name, newDir, newName, flags)
 		}
 		_, _, err := t.bucketLookup(ctx, c, dir, name)

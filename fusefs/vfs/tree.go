@@ -106,7 +106,11 @@ func (t *Tree) String() string { return t.path }
 // Caller is who asks, as the kernel reports it for a request.
 type Caller struct {
 	UID, GID uint32
-	PID      uint32 // the calling process, 0 if the kernel names none
+	// PID is the calling process (its thread group), for the operations
+	// whose meaning depends on it: opening or creating a file to write, and
+	// its flushes (an object commits at the close of the process that
+	// opened it). 0 if the kernel names none.
+	PID uint32
 }
 
 // Ref names a node of the tree. The adapter keeps one per inode and passes it
@@ -148,9 +152,6 @@ func (r Ref) Path() string {
 		return dirName(r.Kind) + "/" + r.Name + "/" + r.Sub
 	}
 }
-
-// gate is the Ref of the dataset or connector directory r is in (or is).
-func (r Ref) gate() Ref { return Ref{Kind: r.Kind, Name: r.Name, ID: r.ID} }
 
 // join is the path, below r's gate, of name in the directory r.
 func (r Ref) join(name string) string {

@@ -168,9 +168,18 @@ func TestCheckpoint(t *testing.T) {
 		{"dataset listed by a viewer", bob, readdir(dataset("cats")), nil},
 		{"dataset listed by carol, who may not view it", carol, readdir(dataset("cats")), vfs.ErrNotFound},
 
-		{"rename", alice, func(tr *vfs.Tree, c vfs.Caller) error { _, err := tr.Rename(ctx, c, secrets, "TOKEN", secrets, "OTHER", 0); return err }, vfs.ErrCrossDevice},
-		{"rename of what carol may not see", carol, func(tr *vfs.Tree, c vfs.Caller) error { _, err := tr.Rename(ctx, c, secrets, "HIDDEN", secrets, "OTHER", 0); return err }, vfs.ErrNotFound},
-		{"rename of a fixed directory", alice, func(tr *vfs.Tree, c vfs.Caller) error { _, err := tr.Rename(ctx, c, vfs.Root, "secrets", vfs.Root, "keys", 0); return err }, vfs.ErrNotPermitted},
+		{"rename", alice, func(tr *vfs.Tree, c vfs.Caller) error {
+			_, err := tr.Rename(ctx, c, secrets, "TOKEN", secrets, "OTHER", 0)
+			return err
+		}, vfs.ErrCrossDevice},
+		{"rename of what carol may not see", carol, func(tr *vfs.Tree, c vfs.Caller) error {
+			_, err := tr.Rename(ctx, c, secrets, "HIDDEN", secrets, "OTHER", 0)
+			return err
+		}, vfs.ErrNotFound},
+		{"rename of a fixed directory", alice, func(tr *vfs.Tree, c vfs.Caller) error {
+			_, err := tr.Rename(ctx, c, vfs.Root, "secrets", vfs.Root, "keys", 0)
+			return err
+		}, vfs.ErrNotPermitted},
 		{"link", alice, func(tr *vfs.Tree, c vfs.Caller) error { return tr.MakeNode(c, secrets) }, vfs.ErrNotPermitted},
 		{"link by the unregistered", anon, func(tr *vfs.Tree, c vfs.Caller) error { return tr.MakeNode(c, secrets) }, vfs.ErrDenied},
 		{"xattr", alice, func(tr *vfs.Tree, c vfs.Caller) error { return tr.Xattr(c, secret("TOKEN")) }, vfs.ErrNotSupported},
@@ -546,5 +555,267 @@ func TestNames(t *testing.T) {
 		if err := vfs.ValidResourceName(tc.name); (err == nil) != tc.dataset || err != nil && !errors.Is(err, vfs.ErrInvalidName) {
 			t.Errorf("ValidResourceName(%q) = %v", tc.name, err)
 		}
+	}
+}
+
+// dataFixture is newFixture with datasets and buckets: cats (initializing,
+// a.txt), fish (sealed, f.txt), dogs (published, d.txt); connectors bucket
+// (read-write, o.txt), archive (read-only), off (not activated).
+type dataFixture struct {
+	*fixture
+	datasets                *fake.Datasets
+	buckets                 *fake.Buckets
+	cats, fish, dogs        policy.ID
+	bucket, archive, offCon policy.ID
+}
+
+func newDataFixture(t *testing.T) *dataFixture {
+	f := &dataFixture{fixture: newFixture(t), datasets: fake.NewDatasets(t.TempDir(), ""), buckets: fake.NewBuckets()}
+	s := f.store
+	cats, _ := s.Resource(project, vfs.KindDataset, "cats")
+	dogs, _ := s.Resource(project, vfs.KindDataset, "dogs")
+	bucket, _ := s.Resource(project, vfs.KindS3, "bucket")
+	f.cats, f.dogs, f.bucket = cats.ID, dogs.ID, bucket.ID
+	f.fish = s.Add(vfs.KindDataset, "fish", false)
+	f.archive = s.Add(vfs.KindS3, "archive", false)
+	f.offCon = s.Add(vfs.KindS3, "off", false)
+	s.SetActive("off", false)
+	f.datasets.Put(f.cats, "a.txt", []byte("cats"))
+	f.datasets.Put(f.fish, "f.txt", []byte("fish"))
+	f.datasets.Seal(f.fish)
+	f.datasets.Put(f.dogs, "d.txt", []byte("dogs"))
+	f.buckets.Of(f.bucket).Put("o.txt", []byte("object"))
+	f.buckets.Of(f.archive).Put("o.txt", []byte("object"))
+	f.buckets.Of(f.archive).SetReadOnly(true)
+	f.tree = vfs.New(s, f.audit, project, "acme/cats/p1", vfs.WithDatasets(f.datasets), vfs.WithBuckets(f.buckets))
+	return f
+}
+
+func file(kind, name, sub string) vfs.Ref {
+	return vfs.Ref{Kind: kind, Name: name, Sub: sub, File: true}
+}
+
+// TestDataCheckpoint runs operations in datasets and buckets as each kind
+// of caller, each against a fresh fixture.
+func TestDataCheckpoint(t *testing.T) {
+	r, w := vfs.OpenMode{Read: true}, vfs.OpenMode{Write: true, Truncate: true}
+	open := func(ref vfs.Ref, m vfs.OpenMode) func(*dataFixture, vfs.Caller) error {
+		return func(f *dataFixture, c vfs.Caller) error {
+			h, err := f.tree.Open(ctx, c, ref, m)
+			if err == nil {
+				h.Release()
+			}
+			return err
+		}
+	}
+	lookup := func(dir vfs.Ref, name string) func(*dataFixture, vfs.Caller) error {
+		return func(f *dataFixture, c vfs.Caller) error { _, _, err := f.tree.Lookup(ctx, c, dir, name); return err }
+	}
+	readdir := func(dir vfs.Ref) func(*dataFixture, vfs.Caller) error {
+		return func(f *dataFixture, c vfs.Caller) error { _, err := f.tree.Readdir(ctx, c, dir); return err }
+	}
+	create := func(dir vfs.Ref, name string) func(*dataFixture, vfs.Caller) error {
+		return func(f *dataFixture, c vfs.Caller) error {
+			_, _, h, err := f.tree.Create(ctx, c, dir, name, w)
+			if err == nil {
+				h.Release()
+			}
+			return err
+		}
+	}
+	mkdir := func(dir vfs.Ref, name string) func(*dataFixture, vfs.Caller) error {
+		return func(f *dataFixture, c vfs.Caller) error { _, _, err := f.tree.Mkdir(ctx, c, dir, name); return err }
+	}
+	unlink := func(dir vfs.Ref, name string) func(*dataFixture, vfs.Caller) error {
+		return func(f *dataFixture, c vfs.Caller) error { return f.tree.Unlink(ctx, c, dir, name) }
+	}
+	rename := func(dir vfs.Ref, name string, to vfs.Ref, newName string) func(*dataFixture, vfs.Caller) error {
+		return func(f *dataFixture, c vfs.Caller) error {
+			_, err := f.tree.Rename(ctx, c, dir, name, to, newName, 0)
+			return err
+		}
+	}
+	cats, fish, dogs := dataset("cats"), dataset("fish"), dataset("dogs")
+	bucket := vfs.Ref{Kind: vfs.KindS3, Name: "bucket"}
+	archive := vfs.Ref{Kind: vfs.KindS3, Name: "archive"}
+	off := vfs.Ref{Kind: vfs.KindS3, Name: "off"}
+
+	for _, tc := range []struct {
+		name   string
+		caller vfs.Caller
+		op     func(*dataFixture, vfs.Caller) error
+		want   error
+	}{
+		{"developer reads a dataset's file", alice, open(file(vfs.KindDataset, "cats", "a.txt"), r), nil},
+		{"viewer looks up a dataset's file", bob, lookup(cats, "a.txt"), nil},
+		{"viewer lists a dataset", bob, readdir(cats), nil},
+		{"viewer reads a dataset's file", bob, open(file(vfs.KindDataset, "cats", "a.txt"), r), vfs.ErrDenied},
+		{"carol looks into a dataset she may not view", carol, lookup(cats, "a.txt"), vfs.ErrNotFound},
+		{"missing file", alice, lookup(cats, "nope"), vfs.ErrNotFound},
+		{"developer writes an initializing dataset", alice, open(file(vfs.KindDataset, "cats", "a.txt"), w), nil},
+		{"viewer writes an initializing dataset", bob, open(file(vfs.KindDataset, "cats", "a.txt"), w), vfs.ErrDenied},
+		{"developer writes a sealed dataset", alice, open(file(vfs.KindDataset, "fish", "f.txt"), w), vfs.ErrReadOnly},
+		{"developer reads a sealed dataset", alice, open(file(vfs.KindDataset, "fish", "f.txt"), r), nil},
+		{"developer creates in a sealed dataset", alice, create(fish, "new"), vfs.ErrReadOnly},
+		{"developer creates in a published dataset", alice, create(dogs, "new"), vfs.ErrReadOnly},
+		{"developer reads a published dataset", alice, open(file(vfs.KindDataset, "dogs", "d.txt"), r), nil},
+		{"developer creates a file", alice, create(cats, "new"), nil},
+		{"bad file name", alice, create(cats, ".."), vfs.ErrInvalidName},
+		{"developer makes a directory", alice, mkdir(cats, "d"), nil},
+		{"developer unlinks a file", alice, unlink(cats, "a.txt"), nil},
+		{"viewer unlinks a file", bob, unlink(cats, "a.txt"), vfs.ErrDenied},
+		{"unlink in a sealed dataset", alice, unlink(fish, "f.txt"), vfs.ErrReadOnly},
+		{"rename in a dataset", alice, rename(cats, "a.txt", cats, "b.txt"), vfs.ErrCrossDevice},
+		{"a dataset's root is not opened", alice, open(cats, r), vfs.ErrIsDir},
+
+		{"developer lists a bucket", alice, readdir(bucket), nil},
+		{"viewer lists a bucket", bob, readdir(bucket), vfs.ErrDenied},
+		{"viewer walks through a connector", bob, lookup(s3dir, "bucket"), vfs.ErrDenied},
+		{"carol walks through a connector", carol, lookup(s3dir, "bucket"), vfs.ErrNotFound},
+		{"inactive connector", alice, lookup(s3dir, "off"), vfs.ErrNotFound},
+		{"inactive connector listed into", alice, readdir(off), vfs.ErrNotFound},
+		{"developer reads an object", alice, open(file(vfs.KindS3, "bucket", "o.txt"), r), nil},
+		{"developer writes an object", alice, open(file(vfs.KindS3, "bucket", "o.txt"), w), nil},
+		{"write without truncation", alice, open(file(vfs.KindS3, "bucket", "o.txt"), vfs.OpenMode{Write: true}), vfs.ErrNotSupported},
+		{"write to a read-only connector", alice, open(file(vfs.KindS3, "archive", "o.txt"), w), vfs.ErrReadOnly},
+		{"create in a read-only connector", alice, create(archive, "new"), vfs.ErrReadOnly},
+		{"developer creates an object", alice, create(bucket, "new"), nil},
+		{"rename in a bucket", alice, rename(bucket, "o.txt", bucket, "p.txt"), nil},
+		{"rename across buckets", alice, rename(bucket, "o.txt", archive, "p.txt"), vfs.ErrCrossDevice},
+		{"unlink in a read-only connector", alice, unlink(archive, "o.txt"), vfs.ErrReadOnly},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newDataFixture(t)
+			if err := tc.op(f, tc.caller); !errors.Is(err, tc.want) || (err != nil) != (tc.want != nil) {
+				t.Errorf("got %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestDatasetWritesAndSpace(t *testing.T) {
+	f := newDataFixture(t)
+	f.datasets.Limit(f.cats, 10) // "cats" uses 4: 6 left
+	h, err := f.tree.Open(ctx, alice, file(vfs.KindDataset, "cats", "a.txt"), vfs.OpenMode{Read: true, Write: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Release()
+	if _, err := h.Write(ctx, alice, []byte("CATS!!"), 4); err != nil {
+		t.Fatalf("a write that fits: %v", err)
+	}
+	if _, err := h.Write(ctx, alice, []byte("!"), 10); !errors.Is(err, vfs.ErrNoSpace) {
+		t.Fatalf("a write past the limit: %v", err)
+	}
+	buf := make([]byte, 20)
+	if n, _ := h.Read(ctx, alice, buf, 0); string(buf[:n]) != "catsCATS!!" {
+		t.Errorf("read back %q", buf[:n])
+	}
+	if v, _ := f.datasets.Get(f.cats, "a.txt"); string(v) != "cats" {
+		t.Errorf("committed before the flush: %q", v)
+	}
+	if _, err := h.Read(ctx, bob, buf, 0); !errors.Is(err, vfs.ErrDenied) {
+		t.Errorf("bob reading alice's handle: %v", err)
+	}
+	if err := h.Flush(ctx, bob); !errors.Is(err, vfs.ErrDenied) {
+		t.Errorf("bob's flush: %v", err)
+	}
+	// bob's refused flush dropped nothing on the store's side; write again and commit as alice.
+	if _, err := h.Write(ctx, alice, []byte("c"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Flush(ctx, alice); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := f.datasets.Get(f.cats, "a.txt"); string(v) != "catsCATS!!" {
+		t.Errorf("committed %q", v)
+	}
+	// Sealed while open: the next write is refused.
+	f.datasets.Seal(f.cats)
+	if _, err := h.Write(ctx, alice, []byte("x"), 0); !errors.Is(err, vfs.ErrReadOnly) {
+		t.Errorf("write after the seal: %v", err)
+	}
+	// A denied read of a dataset is audited with its full path.
+	f.audit.Take()
+	if _, err := f.tree.Open(ctx, bob, file(vfs.KindDataset, "cats", "a.txt"), vfs.OpenMode{Read: true}); !errors.Is(err, vfs.ErrDenied) {
+		t.Fatal(err)
+	}
+	if ev := f.audit.Take(); len(ev) != 1 || ev[0].Path != "datasets/cats/a.txt" || ev[0].Action != "use-resource" {
+		t.Errorf("audit: %+v", ev)
+	}
+}
+
+func TestSealedAttributesAreTheSameForEveryone(t *testing.T) {
+	f := newDataFixture(t)
+	ref := file(vfs.KindDataset, "fish", "f.txt")
+	var first vfs.Attr
+	for i, c := range []vfs.Caller{alice, bob} {
+		_, a, err := f.tree.Lookup(ctx, c, dataset("fish"), "f.txt")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Timeout == 0 || a.UID != 0 || a.Perm != 0o444 {
+			t.Errorf("uid %d: %+v: want kept, root's, read-only", c.UID, a)
+		}
+		if i == 0 {
+			first = a
+		} else if a != first {
+			t.Errorf("alice sees %+v, bob %+v", first, a)
+		}
+	}
+	// The gate is the caller's own, never kept.
+	if a, err := f.tree.Getattr(ctx, alice, dataset("fish"), nil); err != nil || a.Timeout != 0 || a.UID != alice.UID {
+		t.Errorf("gate: %+v %v", a, err)
+	}
+	// An initializing dataset's entries are the caller's, never kept.
+	if _, a, err := f.tree.Lookup(ctx, bob, dataset("cats"), "a.txt"); err != nil || a.Timeout != 0 || a.UID != bob.UID || a.Perm != 0 {
+		t.Errorf("initializing, bob: %+v %v", a, err)
+	}
+	if _, err := f.tree.Getattr(ctx, carol, ref, nil); !errors.Is(err, vfs.ErrNotFound) {
+		t.Errorf("carol: %v", err)
+	}
+}
+
+func TestObjectWritesAreSequential(t *testing.T) {
+	f := newDataFixture(t)
+	b := f.buckets.Of(f.bucket)
+	c := alice
+	c.PID = 42
+	_, _, h, err := f.tree.Create(ctx, c, vfs.Ref{Kind: vfs.KindS3, Name: "bucket"}, "new", vfs.OpenMode{Write: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A flush before anything is written (a shell's dup2 and close) commits nothing.
+	if err := h.Flush(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Write(ctx, c, []byte("ab"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Write(ctx, c, []byte("x"), 5); !errors.Is(err, vfs.ErrNotSupported) {
+		t.Errorf("a write past the end: %v", err)
+	}
+	if _, err := h.Write(ctx, c, []byte("cd"), 2); err != nil {
+		t.Fatal(err)
+	}
+	other := c
+	other.PID = 43 // a child that inherited the descriptor
+	if err := h.Flush(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := b.Get("new"); ok {
+		t.Error("another process's close committed the object")
+	}
+	if err := h.Flush(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := b.Get("new"); string(v) != "abcd" {
+		t.Errorf("committed %q", v)
+	}
+	if _, err := h.Write(ctx, c, []byte("e"), 4); !errors.Is(err, vfs.ErrNotSupported) {
+		t.Errorf("a write after the commit: %v", err)
+	}
+	if err := h.Release(); err != nil {
+		t.Errorf("release after the commit: %v", err)
 	}
 }

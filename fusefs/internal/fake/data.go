@@ -66,6 +66,7 @@ type dsEntry struct {
 	data  []byte
 	mtime time.Time
 	ino   uint64
+	local string // the local copy of data, once made
 }
 
 // NewDatasets returns datasets spooling to spool. With local, DatasetOpen
@@ -277,15 +278,24 @@ func (d *Datasets) DatasetOpen(ctx context.Context, id policy.ID, p string) (vfs
 		return nil, fmt.Errorf("%q: %w", p, vfs.ErrNotFound)
 	}
 	d.opens++
-	c := &content{r: bytes.NewReader(bytes.Clone(e.data)), reads: &d.reads}
+	c := &content{r: bytes.NewReader(e.data), reads: &d.reads}
 	if d.local != "" {
-		f, err := os.CreateTemp(d.local, "content-*")
-		if err != nil {
-			return nil, err
+		if e.local == "" { // one local copy per content, as a cache would keep
+			f, err := os.CreateTemp(d.local, "content-*")
+			if err != nil {
+				return nil, err
+			}
+			_, err = f.Write(e.data)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return nil, err
+			}
+			e.local = f.Name()
 		}
-		os.Remove(f.Name())
-		if _, err := f.Write(e.data); err != nil {
-			f.Close()
+		f, err := os.Open(e.local)
+		if err != nil {
 			return nil, err
 		}
 		c.f = f
@@ -449,6 +459,7 @@ type Bucket struct {
 	fail     error
 	changes  changes
 	readers  int // open readers
+	stats    int // Stat calls
 }
 
 type object struct {
@@ -505,6 +516,13 @@ func (b *Bucket) WaitFor(timeout time.Duration, key, want string) bool {
 	}
 }
 
+// Stats is how many times Stat was called.
+func (b *Bucket) Stats() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.stats
+}
+
 // Readers is how many readers are open.
 func (b *Bucket) Readers() int {
 	b.mu.Lock()
@@ -538,6 +556,7 @@ func (b *Bucket) isDir(p string) bool {
 func (b *Bucket) Stat(ctx context.Context, p string) (vfs.ObjectInfo, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.stats++
 	if b.fail != nil {
 		return vfs.ObjectInfo{}, b.fail
 	}
