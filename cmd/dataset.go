@@ -68,7 +68,7 @@ func datasetCreate(c *cli.Context) error {
 			return err
 		}
 	}
-	return printEntity(c, e)
+	return printDataset(c, e)
 }
 
 // parseSize reads 123, 10K, 500M, 20G, 1T (powers of 1024; KiB/MB spellings too).
@@ -220,7 +220,7 @@ func datasetSeal(c *cli.Context) error {
 	if err := call(c, api.MDatasetSeal, api.RefReq{Ref: datasetRef(a[0], a[1])}, &e); err != nil {
 		return err
 	}
-	return printEntity(c, e)
+	return printDataset(c, e)
 }
 
 func datasetList(c *cli.Context) error {
@@ -261,6 +261,10 @@ func datasetShow(c *cli.Context) error {
 	if err := call(c, api.MShow, api.RefReq{Ref: datasetRef(a[0], a[1])}, &e); err != nil {
 		return err
 	}
+	return printDataset(c, e)
+}
+
+func printDataset(c *cli.Context, e api.Entity) error {
 	return output(c, e, func(w io.Writer) {
 		fmt.Fprintf(w, "dataset:\t%s\nstate:\t%s\nsize:\t%s (%d bytes)\nfiles:\t%d\nlimit:\t%s\ncreator:\t%s\ncreated:\t%s\nmodified:\t%s\ndescription:\t%s\n",
 			e.Path, e.Settings["state"], humanBytes(e.Size), e.Size, e.Files, limitText(e.Settings["size-limit"]), e.Creator, utc(e.Created), utc(e.Modified), orDash(e.Description))

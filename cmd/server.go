@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -33,6 +34,7 @@ func cmdServer() *cli.Command {
 			&cli.StringFlag{Name: "blob-store", Usage: "where dataset chunks live: a local folder (default DATA-DIR/blobs) or s3://KEYID:SECRET@HOST:PORT/BUCKET[/PREFIX]", EnvVars: []string{"SPHERE_BLOB_STORE"}},
 			&cli.StringFlag{Name: "cache-dir", Usage: "the local dataset chunk cache (default DATA-DIR/cache)"},
 			&cli.StringFlag{Name: "cache-size", Value: "10G", Usage: "the chunk cache's size bound, e.g. 500M, 10G"},
+			&cli.DurationFlag{Name: "s3-timeout", Value: 10 * time.Second, Usage: "bound on every S3 operation of a connector; past it the operation fails with EIO"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 		},
 		Action: server,
@@ -71,7 +73,10 @@ func server(c *cli.Context) error {
 		}
 		cfg.Mounts = append(cfg.Mounts, daemon.MountSpec{Project: project, Dir: abs})
 	}
-	cfg.BlobStore, cfg.CacheDir = c.String("blob-store"), c.String("cache-dir")
+	cfg.BlobStore, cfg.CacheDir, cfg.S3Timeout = c.String("blob-store"), c.String("cache-dir"), c.Duration("s3-timeout")
+	if cfg.S3Timeout <= 0 {
+		return usagef("--s3-timeout must be positive")
+	}
 	var err error
 	if cfg.CacheBytes, err = parseSize(c.String("cache-size")); err != nil {
 		return usagef("--cache-size: %v", err)

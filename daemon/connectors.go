@@ -26,10 +26,6 @@ const (
 	s3Active    = "active"
 )
 
-// s3Timeout bounds every S3 operation of a connector; a stalled MinIO turns
-// into EIO within it rather than a hung process.
-var s3Timeout = 10 * time.Second
-
 func (d *Daemon) s3Create(ctx context.Context, c caller, req api.S3CreateReq) (any, error) {
 	if err := cluster.ValidateName(req.Name); err != nil {
 		return nil, err
@@ -53,7 +49,7 @@ func (d *Daemon) s3Create(ctx context.Context, c caller, req api.S3CreateReq) (a
 	if req.KeyID == "" {
 		return nil, cluster.Errorf(cluster.CodeInvalid, "--key-id is required: the static key's id")
 	}
-	cfg := s3mount.Config{Endpoint: req.Endpoint, Bucket: req.Bucket, KeyID: req.KeyID, ReadOnly: req.Mode == "ro", Timeout: s3Timeout}
+	cfg := s3mount.Config{Endpoint: req.Endpoint, Bucket: req.Bucket, KeyID: req.KeyID, ReadOnly: req.Mode == "ro", Timeout: d.cfg.S3Timeout, Logger: d.log}
 	if _, err := s3mount.ValidateEndpoint(req.Endpoint); err != nil {
 		return nil, cluster.Errorf(cluster.CodeInvalid, "invalid endpoint: %v", err)
 	}
@@ -166,7 +162,7 @@ func (bc *bucketCache) get(ctx context.Context, id policy.ID) (*s3mount.Bucket, 
 		}
 		secretID, secretModified, modified = sec.ID, sec.Modified, e.Modified
 		cfg = s3mount.Config{Endpoint: e.Settings[s3Endpoint], Bucket: e.Settings[s3Bucket], KeyID: e.Settings[s3KeyID],
-			ReadOnly: e.Settings[s3Mode] != "rw", Timeout: s3Timeout}
+			ReadOnly: e.Settings[s3Mode] != "rw", Timeout: bc.d.cfg.S3Timeout, Logger: bc.d.log}
 	})
 	if err != nil {
 		return nil, err

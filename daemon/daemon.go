@@ -37,10 +37,10 @@ type Config struct {
 	ClusterSecretFile string
 	// Join is the API address of a node of the cluster to join on the
 	// first start; a node with Raft state already knows its cluster.
-	Join string
-	AuditLog      string // default DataDir/audit.log; "-" disables
-	Mounts        []MountSpec
-	DemoMount     string // on first start, create a demo project and mount it here
+	Join      string
+	AuditLog  string // default DataDir/audit.log; "-" disables
+	Mounts    []MountSpec
+	DemoMount string // on first start, create a demo project and mount it here
 	// BlobStore is where dataset chunks live: a local folder (default
 	// DataDir/blobs) or s3://KEYID:SECRET@HOST:PORT/BUCKET[/PREFIX], so any
 	// node of a cluster serves any dataset.
@@ -48,7 +48,10 @@ type Config struct {
 	// CacheDir and CacheBytes are the local, size-bounded chunk cache.
 	CacheDir   string
 	CacheBytes int64
-	Logger     *slog.Logger
+	// S3Timeout bounds every S3 operation of a connector: a stalled or
+	// dead MinIO turns into EIO within it, never a hung process.
+	S3Timeout time.Duration
+	Logger    *slog.Logger
 }
 
 // MountSpec is a project to mount at start: ORG/C/P=DIR.

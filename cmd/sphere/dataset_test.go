@@ -1,0 +1,223 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sphere-sandbox/sphere/s3mount/miniotest"
+)
+
+// blobStores are the two places dataset bytes live: the node's local folder
+// (the default) and a real MinIO bucket.
+func blobStores(t *testing.T) map[string]func(t *testing.T) []string {
+	return map[string]func(t *testing.T) []string{
+		"local": func(*testing.T) []string { return nil },
+		"minio": func(t *testing.T) []string {
+			m := miniotest.Start(t)
+			host := strings.TrimPrefix(m.Endpoint, "http://")
+			return []string{"--blob-store", fmt.Sprintf("s3://%s:%s@%s/sphere-blobs", m.AccessKey, m.SecretKey, host)}
+		},
+	}
+}
+
+func randomBytes(t *testing.T, n int) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func sum(b []byte) string { s := sha256.Sum256(b); return fmt.Sprintf("%x", s) }
+
+// The lifecycle, through the mount and the CLI, as other uids, on both
+// blob stores: write, upload --from, seal, read back byte for byte, EROFS
+// after sealing, published into another project of the community only.
+func TestDatasetLifecycle(t *testing.T) {
+	for name, store := range blobStores(t) {
+		t.Run(name, func(t *testing.T) {
+			n := startNode(t, nodeOpts{extra: store(t)})
+			n.ok(0, "org", "create", "acme")
+			n.ok(0, "community", "create", "acme/cats")
+			n.ok(0, "community", "create", "acme/dogs")
+			for _, p := range []string{"acme/cats/vision", "acme/cats/audio", "acme/dogs/barks"} {
+				n.ok(0, "project", "create", p)
+			}
+			for user, uid := range map[string]uint32{"alice": uidAlice, "bob": uidBob, "carol": uidCarol, "eve": 1004} {
+				n.ok(0, "user", "add", user, "--uid", fmt.Sprint(uid))
+			}
+			n.ok(0, "role", "grant", "datasphere.community-projects.editor", "--to", "user:alice", "--on", "project:acme/cats/vision")
+			n.ok(0, "role", "grant", "datasphere.communities.developer", "--to", "user:alice", "--on", "community:acme/cats")
+			n.ok(0, "role", "grant", "datasphere.community-projects.viewer", "--to", "user:bob", "--on", "project:acme/cats/vision")
+			n.ok(0, "role", "grant", "datasphere.community-projects.developer", "--to", "user:carol", "--on", "project:acme/cats/audio")
+			n.ok(0, "role", "grant", "datasphere.community-projects.developer", "--to", "user:eve", "--on", "project:acme/dogs/barks")
+			mnt := map[string]string{}
+			for _, p := range []string{"acme/cats/vision", "acme/cats/audio", "acme/dogs/barks"} {
+				mnt[p] = filepath.Join(n.dir, strings.ReplaceAll(p, "/", "-"))
+				n.ok(0, "mount", p, mnt[p])
+			}
+			vision := mnt["acme/cats/vision"]
+
+			// Through the mount: mkdir creates the dataset, files are written as alice.
+			big, small := randomBytes(t, 9<<20+123), []byte("label,cat\n1,yes\n")
+			if _, err := sh(t, uidAlice, "mkdir "+vision+"/datasets/images && mkdir "+vision+"/datasets/images/train"); err != nil {
+				t.Fatal(err)
+			}
+			src := filepath.Join(n.dir, "src")
+			os.MkdirAll(src, 0o755)
+			os.WriteFile(filepath.Join(src, "big.bin"), big, 0o644)
+			if _, err := sh(t, uidAlice, "cp "+src+"/big.bin "+vision+"/datasets/images/train/big.bin && printf 'label,cat\\n1,yes\\n' > "+vision+"/datasets/images/labels.csv"); err != nil {
+				t.Fatal(err)
+			}
+			// With --from, as alice, from a folder she can read.
+			upload := filepath.Join(n.dir, "upload")
+			os.MkdirAll(filepath.Join(upload, "nested"), 0o755)
+			os.WriteFile(filepath.Join(upload, "a.txt"), []byte("alpha"), 0o644)
+			os.WriteFile(filepath.Join(upload, "nested", "b.bin"), big[:5<<20], 0o644)
+			out := n.ok(uidAlice, "dataset", "create", "acme/cats/vision", "texts", "--from", upload, "--size", "100M")
+			if !strings.Contains(out, "files:") || !strings.Contains(out, "2") {
+				t.Errorf("dataset create --from:\n%s", out)
+			}
+			var shown entity
+			n.jsonOut(uidAlice, &shown, "dataset", "show", "acme/cats/vision", "texts")
+			if shown.Settings["state"] != "initializing" {
+				t.Errorf("state %+v", shown.Settings)
+			}
+			n.ok(uidAlice, "dataset", "seal", "acme/cats/vision", "images")
+			n.ok(uidAlice, "dataset", "seal", "acme/cats/vision", "texts")
+
+			// Read back byte for byte, as other uids.
+			for _, c := range []struct {
+				path string
+				want []byte
+			}{
+				{"images/train/big.bin", big}, {"images/labels.csv", small}, {"texts/a.txt", []byte("alpha")}, {"texts/nested/b.bin", big[:5<<20]},
+			} {
+				got, err := sh(t, uidAlice, "cat "+vision+"/datasets/"+c.path)
+				if err != nil || sum([]byte(got)) != sum(c.want) {
+					t.Errorf("alice reads %s: %d bytes, sha %s, want %s (%v)", c.path, len(got), sum([]byte(got))[:8], sum(c.want)[:8], err)
+				}
+			}
+			if out, err := sh(t, uidBob, "ls "+vision+"/datasets/images"); err != nil || !strings.Contains(out, "labels.csv") {
+				t.Errorf("viewer lists the dataset: %q %v", out, err)
+			}
+			if _, err := sh(t, uidBob, "cat "+vision+"/datasets/images/labels.csv"); err == nil || !strings.Contains(err.Error(), "Permission denied") {
+				t.Errorf("viewer reads a dataset file: %v", err)
+			}
+			// Sealed: read-only and immutable.
+			for _, w := range []string{
+				"printf x > " + vision + "/datasets/images/new.txt",
+				"printf x >> " + vision + "/datasets/images/labels.csv",
+				"rm " + vision + "/datasets/images/labels.csv",
+				"mkdir " + vision + "/datasets/images/more",
+			} {
+				if _, err := sh(t, uidAlice, w); err == nil || !strings.Contains(err.Error(), "Read-only file system") {
+					t.Errorf("%s on a sealed dataset: %v, want Read-only file system", w, err)
+				}
+			}
+			// Published: readable from another project of the community, not elsewhere.
+			audio, barks := mnt["acme/cats/audio"], mnt["acme/dogs/barks"]
+			n.ok(uidAlice, "share", "resource:acme/cats/vision/datasets/images", "--community", "acme/cats")
+			if got, err := sh(t, uidCarol, "cat "+audio+"/datasets/images/train/big.bin"); err != nil || sum([]byte(got)) != sum(big) {
+				t.Errorf("carol reads the published dataset from her project: %d bytes %v", len(got), err)
+			}
+			if _, err := sh(t, uidCarol, "printf x > "+audio+"/datasets/images/x"); err == nil || !strings.Contains(err.Error(), "Read-only") {
+				t.Errorf("writing a published dataset: %v", err)
+			}
+			if out, err := sh(t, 1004, "ls "+barks+"/datasets"); err != nil || strings.Contains(out, "images") {
+				t.Errorf("another community sees the dataset: %q %v", out, err)
+			}
+			n.ok(uidAlice, "unshare", "resource:acme/cats/vision/datasets/images", "--community", "acme/cats")
+			if out, _ := sh(t, uidCarol, "ls "+audio+"/datasets"); strings.Contains(out, "images") {
+				t.Errorf("unpublished dataset still listed: %q", out)
+			}
+		})
+	}
+}
+
+// A dataset's size limit: writes past it fail with ENOSPC.
+func TestDatasetSizeLimit(t *testing.T) {
+	p := newProject(t, "v")
+	p.ok(uidAlice, "dataset", "create", projectPath, "small", "--size", "64K")
+	_, err := sh(t, uidAlice, "head -c 100000 /dev/zero > "+p.mnt+"/datasets/small/big")
+	if err == nil || !strings.Contains(err.Error(), "No space left on device") {
+		t.Errorf("writing past the limit: %v, want No space left on device", err)
+	}
+	// Like a full disk, what fit stays; removing it makes room again.
+	var ds entity
+	p.jsonOut(0, &ds, "dataset", "show", projectPath, "small")
+	if raw, _ := os.ReadFile(p.mnt + "/datasets/small/big"); len(raw) > 64<<10 {
+		t.Errorf("the refused file holds %d bytes, over the limit", len(raw))
+	}
+	if _, err := sh(t, uidAlice, "rm "+p.mnt+"/datasets/small/big && head -c 1000 /dev/zero > "+p.mnt+"/datasets/small/fits"); err != nil {
+		t.Errorf("a write within the limit: %v", err)
+	}
+}
+
+// A corrupted chunk in the blob store is EIO and a log line, never wrong
+// bytes; the cache's size bound holds.
+func TestDatasetCorruptionAndCacheBound(t *testing.T) {
+	n := startNode(t, nodeOpts{extra: []string{"--cache-size", "8M"}})
+	n.ok(0, "org", "create", "acme")
+	n.ok(0, "community", "create", "acme/cats")
+	n.ok(0, "project", "create", projectPath)
+	src := filepath.Join(n.dir, "src")
+	os.MkdirAll(src, 0o755)
+	data := randomBytes(t, 20<<20)
+	os.WriteFile(filepath.Join(src, "data.bin"), data, 0o644)
+	os.WriteFile(filepath.Join(src, "victim.bin"), randomBytes(t, 1<<20), 0o644)
+	n.ok(0, "dataset", "create", projectPath, "ds", "--from", src)
+	n.ok(0, "dataset", "seal", projectPath, "ds")
+	mnt := filepath.Join(n.dir, "mnt")
+	n.ok(0, "mount", projectPath, mnt)
+
+	got, err := os.ReadFile(mnt + "/datasets/ds/data.bin")
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read: %d bytes %v", len(got), err)
+	}
+	var used int64
+	filepath.WalkDir(filepath.Join(n.dataDir, "cache"), func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				used += fi.Size()
+			}
+		}
+		return nil
+	})
+	if used > 8<<20 {
+		t.Errorf("the cache holds %d bytes, over its 8 MiB bound", used)
+	}
+
+	// Flip a byte in every stored chunk of victim.bin's size (1 MiB).
+	var flipped int
+	filepath.WalkDir(filepath.Join(n.dataDir, "blobs"), func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return nil
+		}
+		if fi, _ := d.Info(); fi.Size() == 1<<20 {
+			b, _ := os.ReadFile(path)
+			b[len(b)/2] ^= 0xff
+			os.WriteFile(path, b, 0o644)
+			flipped++
+		}
+		return nil
+	})
+	if flipped == 0 {
+		t.Fatal("found no chunk of victim.bin in the blob store")
+	}
+	got, err = os.ReadFile(mnt + "/datasets/ds/victim.bin")
+	if err == nil || !strings.Contains(err.Error(), "input/output error") {
+		t.Errorf("reading a corrupted file: %d bytes, %v; want EIO", len(got), err)
+	}
+	if !strings.Contains(n.log.String(), "corrupt") {
+		t.Errorf("no log line about the corrupt chunk:\n%s", n.log)
+	}
+}
