@@ -46,7 +46,6 @@ func (d *Daemon) routes() map[string]handlerFunc {
 		api.MMount:         method(d.mount),
 		api.MUmount:        method(d.umount),
 		api.MMountList:     method(d.mountList),
-		api.MClusterStatus: method(d.clusterStatus),
 		api.MSnapshot:      method(d.snapshot),
 	}
 }
@@ -629,10 +628,6 @@ func (d *Daemon) accessCheck(_ context.Context, c caller, req api.CheckReq) (any
 		out = s.Index().Explain(who, action, t)
 	})
 	return out, err
-}
-
-func (d *Daemon) clusterStatus(_ context.Context, _ caller, _ struct{}) (any, error) {
-	return d.node.Status(), nil
 }
 
 func (d *Daemon) snapshot(_ context.Context, c caller, _ struct{}) (any, error) {

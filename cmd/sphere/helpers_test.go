@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -92,7 +93,7 @@ type node struct {
 	relay     *relay // nil unless nodeOpts.relay
 	extra     []string
 	cmd       *exec.Cmd
-	log       *bytes.Buffer
+	log       *syncBuffer
 	exited    chan error
 }
 
@@ -188,7 +189,7 @@ func (n *node) args() []string {
 
 // start runs the server and waits for its socket to answer.
 func (n *node) start() error {
-	n.log = &bytes.Buffer{}
+	n.log = &syncBuffer{}
 	n.cmd = exec.Command(sphereBin, n.args()...)
 	n.cmd.Stdout, n.cmd.Stderr = n.log, n.log
 	if err := n.cmd.Start(); err != nil {
@@ -316,4 +317,29 @@ func (n *node) jsonOut(uid uint32, v any, args ...string) {
 	if err := json.Unmarshal([]byte(out), v); err != nil {
 		n.t.Fatalf("sphere %v: bad JSON %q: %v", args, out, err)
 	}
+}
+
+// syncBuffer is the server's output: written by the process's pipe copier
+// while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (b *syncBuffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return bytes.Clone(b.buf.Bytes())
 }
