@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"strings"
+	"time"
 
 	"github.com/sphere-sandbox/sphere/cluster"
 	"github.com/sphere-sandbox/sphere/daemon/api"
@@ -15,6 +17,10 @@ const (
 	demoProject = "demo/lab/sandbox"
 	demoSecret  = "GREETING"
 	demoValue   = "hello from sphere\n"
+	demoDataset = "samples"
+	demoFile    = "iris.csv"
+	demoCSV     = "sepal_length,sepal_width,petal_length,petal_width,species\n" +
+		"5.1,3.5,1.4,0.2,setosa\n7.0,3.2,4.7,1.4,versicolor\n6.3,3.3,6.0,2.5,virginica\n"
 )
 
 // demoUsers are registered with the roles the README shows off: alice may
@@ -46,6 +52,7 @@ func (d *Daemon) createDemo(ctx context.Context) error {
 			_, err := d.secretPut(ctx, root, api.SecretPutReq{Project: demoProject, Name: demoSecret, Value: []byte(demoValue)})
 			return err
 		},
+		func() error { return d.createDemoDataset(ctx, root) },
 	}
 	for _, u := range demoUsers {
 		steps = append(steps,
@@ -61,4 +68,23 @@ func (d *Daemon) createDemo(ctx context.Context) error {
 		}
 	}
 	return d.mounts.mount(ctx, root, demoProject, d.cfg.DemoMount, true)
+}
+
+// createDemoDataset adds a small sealed dataset, so `cat` and pandas have
+// something to read in the demo project.
+func (d *Daemon) createDemoDataset(ctx context.Context, root caller) error {
+	v, err := d.datasetCreate(ctx, root, api.DatasetCreateReq{Project: demoProject, Name: demoDataset, Description: "a sample of the iris data"})
+	if err != nil {
+		return err
+	}
+	id := policy.ID(v.(api.Entity).ID)
+	chunks, size, err := d.storeContent(ctx, strings.NewReader(demoCSV))
+	if err != nil {
+		return err
+	}
+	if err := d.commitFile(ctx, root.Principal, id, demoFile, time.Now().UTC(), chunks, size); err != nil {
+		return err
+	}
+	_, err = d.propose(ctx, root, cluster.CmdDatasetSeal, cluster.DatasetSeal{Dataset: id})
+	return err
 }

@@ -9,6 +9,7 @@
 #   jupyter-nbconvert,
 #   python3-ipykernel,
 #   jupyter-client        the notebook workflow tests (nbconvert --execute)
+#   python3-pandas        pd.read_csv on a mounted dataset, in those tests and the README
 #   s3fs, rclone          peers in the side-by-side benchmark (SPEC §12)
 #   fio                   throughput benchmarks
 #   iproute2              `ip netns` for partition tests
@@ -20,6 +21,7 @@ PACKAGES=(
 	jupyter-nbconvert
 	python3-ipykernel
 	jupyter-client
+	python3-pandas
 	s3fs
 	rclone
 	fio
