@@ -97,13 +97,11 @@ func (e *env) createData(ctx context.Context) error {
 			return err
 		}
 	}
-	big := io.LimitReader(rand.NewChaCha8([32]byte{2}), e.o.bigSize)
-	if _, err := e.client.PutObject(ctx, bucket, bigKey, big, e.o.bigSize, minio.PutObjectOptions{}); err != nil {
+	if _, err := e.client.PutObject(ctx, bucket, bigKey, e.bigContent(), e.o.bigSize, minio.PutObjectOptions{}); err != nil {
 		return fmt.Errorf("put %s: %w", bigKey, err)
 	}
-	small := make([]byte, 100)
 	err := parallel(ctx, e.o.listCount, func(ctx context.Context, i int) error {
-		return e.put(ctx, fmt.Sprintf("%sobject-%05d", listPrefix, i), small)
+		return e.put(ctx, listKey(i), listContent)
 	})
 	if err != nil {
 		return err
@@ -143,6 +141,16 @@ func parallel(ctx context.Context, n int, f func(context.Context, int) error) er
 	wg.Wait()
 	return context.Cause(ctx)
 }
+
+// bigContent is the big object's bytes: always the same random ones.
+func (e *env) bigContent() io.Reader {
+	return io.LimitReader(rand.NewChaCha8([32]byte{2}), e.o.bigSize)
+}
+
+// listContent is the content of every listed object.
+var listContent = make([]byte, 100)
+
+func listKey(i int) string { return fmt.Sprintf("%sobject-%05d", listPrefix, i) }
 
 func catKey(i int) string { return fmt.Sprintf("%sfile-%04d", catPrefix, i) }
 

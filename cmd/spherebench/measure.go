@@ -39,6 +39,19 @@ type result struct {
 	err   error
 }
 
+// String is the figure, to three significant digits below 1,000 and
+// whole above, or "failed".
+func (r result) String() string {
+	switch {
+	case r.err != nil:
+		return "failed"
+	case r.value >= 1000:
+		return fmt.Sprintf("%.0f", r.value)
+	default:
+		return fmt.Sprintf("%.3g", r.value)
+	}
+}
+
 // measure runs every work on every peer, each from a cold cache. A peer
 // failing a work gets an error in its cell; the run goes on.
 func measure(ctx context.Context, e *env, peers []peer) ([][]result, error) {
@@ -83,14 +96,12 @@ func printTable(out io.Writer, e *env, peers []peer, results [][]result) {
 		ref := results[i][0]
 		for _, r := range results[i] {
 			switch {
-			case r.err != nil:
-				row = append(row, "failed")
-			case ref.err != nil || ref.value == 0:
-				row = append(row, fmt.Sprintf("%.3g", r.value))
+			case r.err != nil || ref.err != nil || ref.value == 0:
+				row = append(row, r.String())
 			case w.rate:
-				row = append(row, fmt.Sprintf("%.3g (%.0f%%)", r.value, 100*r.value/ref.value))
+				row = append(row, fmt.Sprintf("%s (%.0f%%)", r, 100*r.value/ref.value))
 			default:
-				row = append(row, fmt.Sprintf("%.3g (%.1f×)", r.value, r.value/ref.value))
+				row = append(row, fmt.Sprintf("%s (%.1f×)", r, r.value/ref.value))
 			}
 		}
 		fmt.Fprintln(tw, strings.Join(row, "\t"))
@@ -103,6 +114,10 @@ func printTable(out io.Writer, e *env, peers []peer, results [][]result) {
 			}
 		}
 	}
+}
+
+// printWarnings prints what may make the figures less than they seem.
+func printWarnings(out io.Writer, e *env) {
 	for _, w := range e.warnings {
 		fmt.Fprintln(out, "warning:", w)
 	}

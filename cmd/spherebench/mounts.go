@@ -63,48 +63,22 @@ func mountRclone(ctx context.Context, c *cleanups, e *env) (peer, error) {
 	return &mountPeer{label: "rclone mount", e: e, dir: dir}, nil
 }
 
-// ─── Hook: sphere mount ────────────────────────────────────────────────
-//
-// sphereMount adds the "sphere" column: the same mount-based measurements
-// as for s3fs and rclone, on dir, a directory where this run's bucket is
-// visible through a sphere mount (a project's s3/NAME folder).
-//
-// Since this run's MinIO listens on a port chosen at start, a sphere
-// connector must be pointed at it after the data exists: setup, when
-// given, is a shell command run for that, with the endpoint, bucket, keys
-// and dir in its environment. For example:
-//
-//	--sphere-mount-dir /mnt/bench/s3/bench --sphere-setup '
-//	  echo -n "$SPHERE_BENCH_SECRET_KEY" | sphere secret create o/c/p KEY &&
-//	  sphere s3 create o/c/p bench --endpoint "$SPHERE_BENCH_ENDPOINT" \
-//	    --bucket "$SPHERE_BENCH_BUCKET" --key-id "$SPHERE_BENCH_ACCESS_KEY" \
-//	    --key-secret KEY --mode rw &&
-//	  sphere s3 activate o/c/p/bench && sphere mount o/c/p /mnt/bench'
-//
-// The mount is sphere's to manage: it is neither made nor unmounted here.
-func sphereMount(ctx context.Context, e *env, dir, setup string) (peer, error) {
-	if setup != "" {
-		say("running --sphere-setup")
-		cmd := exec.CommandContext(ctx, "sh", "-c", setup)
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		cmd.Env = append(os.Environ(),
-			"SPHERE_BENCH_ENDPOINT="+e.server.Endpoint,
-			"SPHERE_BENCH_BUCKET="+bucket,
-			"SPHERE_BENCH_ACCESS_KEY="+e.server.AccessKey,
-			"SPHERE_BENCH_SECRET_KEY="+e.server.SecretKey,
-			"SPHERE_BENCH_MOUNT_DIR="+dir)
-		if err := cmd.Run(); err != nil {
-			return nil, fmt.Errorf("--sphere-setup: %w", err)
-		}
+// mountLoopback builds go-fuse's loopback example and mounts orig with it:
+// the reference for FUSE over local disk. It returns the mount point.
+func mountLoopback(ctx context.Context, c *cleanups, e *env, orig string) (string, error) {
+	bin := filepath.Join(e.work, "loopback")
+	if err := goBuild(ctx, bin, "github.com/hanwen/go-fuse/v2/example/loopback"); err != nil {
+		return "", err
 	}
-	// The bucket must really be there: the big object is the proof.
-	if _, err := os.Stat(filepath.Join(dir, bigKey)); err != nil {
-		return nil, fmt.Errorf("--sphere-mount-dir %s does not show this run's bucket: %w", dir, err)
+	dir, err := mountPoint(c, e, "loopback-mnt")
+	if err != nil {
+		return "", err
 	}
-	return &mountPeer{label: "sphere mount", e: e, dir: dir}, nil
+	if err := startMount(ctx, c, e, exec.Command(bin, "-q", dir, orig), dir); err != nil {
+		return "", err
+	}
+	return dir, nil
 }
-
-// ───────────────────────────────────────────────────────────────────────
 
 // mountPoint makes an empty directory to mount on.
 func mountPoint(c *cleanups, e *env, name string) (string, error) {

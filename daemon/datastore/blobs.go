@@ -138,7 +138,8 @@ func (b *localBlobs) getInto(ctx context.Context, hash string, buf []byte) error
 
 // s3Spec is a parsed "s3://KEYID:SECRET@HOST:PORT/BUCKET[/PREFIX]".
 type s3Spec struct {
-	endpoint, bucket, keyID, secret, prefix string
+	endpoints                     []string // HOST:PORT of one MinIO, or of several nodes of a distributed one
+	bucket, keyID, secret, prefix string
 }
 
 // ParseBlobStore opens the blob store a spec names:
@@ -146,7 +147,10 @@ type s3Spec struct {
 //	DIR, /abs/dir                           a local folder (created if missing)
 //	s3://KEYID:SECRET@HOST:PORT/BUCKET[/PREFIX]  a bucket over plain http
 //	                                        (created if missing); percent-encode
-//	                                        any ':', '@' or '/' in KEYID or SECRET
+//	                                        any ':', '@' or '/' in KEYID or SECRET;
+//	                                        HOST:PORT,HOST:PORT,... names several
+//	                                        nodes of one distributed MinIO, used
+//	                                        in turn when one stops answering
 //
 // Errors wrap ErrInvalidSpec for specs that cannot be parsed, and never
 // contain the secret.
@@ -162,7 +166,7 @@ func ParseBlobStore(ctx context.Context, spec string) (Blobs, error) {
 		if err != nil {
 			return nil, err
 		}
-		return NewS3Blobs(ctx, "http://"+sp.endpoint, sp.bucket, sp.keyID, sp.secret, sp.prefix)
+		return newFailoverBlobs(ctx, sp)
 	}
 	return NewLocalBlobs(spec)
 }
@@ -193,16 +197,19 @@ func parseS3Spec(spec string) (s3Spec, error) {
 	if err != nil {
 		return bad("bad percent-encoding in the secret")
 	}
-	hostport, path, _ := strings.Cut(where, "/")
+	hostports, path, _ := strings.Cut(where, "/")
 	if strings.ContainsAny(where, "?#") {
 		return bad("%q: no query or fragment allowed", where)
 	}
-	host, port, err := net.SplitHostPort(hostport)
-	if err != nil || host == "" {
-		return bad("%q is not HOST:PORT", hostport)
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return bad("port %q is not a number in 1..65535", port)
+	endpoints := strings.Split(hostports, ",")
+	for _, hostport := range endpoints {
+		host, port, err := net.SplitHostPort(hostport)
+		if err != nil || host == "" {
+			return bad("%q is not HOST:PORT", hostport)
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return bad("port %q is not a number in 1..65535", port)
+		}
 	}
 	bucket, prefix, _ := strings.Cut(path, "/")
 	if err := checkBucketName(bucket); err != nil {
@@ -212,7 +219,7 @@ func parseS3Spec(spec string) (s3Spec, error) {
 	if err != nil {
 		return bad("%v", err)
 	}
-	return s3Spec{endpoint: hostport, bucket: bucket, keyID: keyID, secret: secret, prefix: prefix}, nil
+	return s3Spec{endpoints: endpoints, bucket: bucket, keyID: keyID, secret: secret, prefix: prefix}, nil
 }
 
 // checkBucketName applies the S3 naming rules MinIO enforces, so a typo is

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -16,10 +17,12 @@ func TestParseS3Spec(t *testing.T) {
 		spec string
 		want s3Spec // zero: an error is expected
 	}{
-		{"s3://key:" + secret + "@127.0.0.1:9000/bucket", s3Spec{"127.0.0.1:9000", "bucket", "key", secret, ""}},
-		{"s3://key:" + secret + "@minio.local:9000/my.bucket/a/b/", s3Spec{"minio.local:9000", "my.bucket", "key", secret, "a/b/"}},
-		{"s3://key:" + secret + "%2F%40x@[::1]:9000/bkt/p", s3Spec{"[::1]:9000", "bkt", "key", secret + "/@x", "p/"}},
-		{"s3://key:" + secret + "@x:y@127.0.0.1:9000/bucket", s3Spec{"127.0.0.1:9000", "bucket", "key", secret + "@x:y", ""}},
+		{"s3://key:" + secret + "@127.0.0.1:9000/bucket", s3Spec{[]string{"127.0.0.1:9000"}, "bucket", "key", secret, ""}},
+		{"s3://key:" + secret + "@minio.local:9000/my.bucket/a/b/", s3Spec{[]string{"minio.local:9000"}, "my.bucket", "key", secret, "a/b/"}},
+		{"s3://key:" + secret + "%2F%40x@[::1]:9000/bkt/p", s3Spec{[]string{"[::1]:9000"}, "bkt", "key", secret + "/@x", "p/"}},
+		{"s3://key:" + secret + "@x:y@127.0.0.1:9000/bucket", s3Spec{[]string{"127.0.0.1:9000"}, "bucket", "key", secret + "@x:y", ""}},
+		{"s3://key:" + secret + "@127.0.0.1:9000,127.0.0.1:9001/bucket", s3Spec{[]string{"127.0.0.1:9000", "127.0.0.1:9001"}, "bucket", "key", secret, ""}},
+		{"s3://key:" + secret + "@127.0.0.1:9000,/bucket", s3Spec{}},
 		{"s3://127.0.0.1:9000/bucket", s3Spec{}},
 		{"s3://key@127.0.0.1:9000/bucket", s3Spec{}},
 		{"s3://:" + secret + "@127.0.0.1:9000/bucket", s3Spec{}},
@@ -36,7 +39,7 @@ func TestParseS3Spec(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(strings.ReplaceAll(tc.spec, secret, "SECRET"), func(t *testing.T) {
 			got, err := parseS3Spec(tc.spec)
-			if tc.want == (s3Spec{}) {
+			if tc.want.endpoints == nil {
 				if !errors.Is(err, ErrInvalidSpec) {
 					t.Fatalf("err = %v, want ErrInvalidSpec", err)
 				}
@@ -45,7 +48,7 @@ func TestParseS3Spec(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || got != tc.want {
+			if err != nil || !reflect.DeepEqual(got, tc.want) {
 				t.Fatalf("= %+v, %v; want %+v", got, err, tc.want)
 			}
 		})
