@@ -2,7 +2,11 @@
 # cluster.sh — the HA test cluster on this host: three sphere nodes on
 # 127.0.0.2, 127.0.0.3 and 127.0.0.4 (Raft on port 7400, the API on 7500 of
 # each address) and a 4-node distributed MinIO (scripts/minio.sh
-# start-dist), each sphere node mounting the same demo project.
+# start-dist), each sphere node mounting the same demo project. MinIO is the
+# datasets' blob store (every node lists all four MinIO nodes, starting with
+# its own, and fails over) and the target of the project's S3 connector
+# "shared" (bucket "shared", through MinIO node 4: a connector names one
+# endpoint, so in production put a load balancer in front of MinIO).
 #
 # Everything lives under $CLUSTER_DIR (default ./.cluster):
 #   master.key, cluster.secret   shared by the three nodes (node1 mints them)
@@ -71,6 +75,23 @@ alive() {
 
 sphere() { "$SPHERE" "$@"; }
 
+MINIO_USER="${MINIO_ROOT_USER:-sphereadmin}"
+MINIO_PASSWORD="${MINIO_ROOT_PASSWORD:-spheresecret}"
+
+# minio_endpoint I: HOST:PORT of MinIO node I (0..3).
+minio_endpoint() { echo "127.0.0.1:$((MINIO_BASE_PORT + $1))"; }
+
+# blob_store_of NODE: every MinIO node, the node's "own" one first, so the
+# three sphere nodes spread their load and each fails over to the rest.
+blob_store_of() {
+	local first=$(($(index_of "$1") - 1)) i eps=()
+	for i in 0 1 2 3; do
+		eps+=("$(minio_endpoint $(((first + i) % 4)))")
+	done
+	local IFS=,
+	echo "s3://$MINIO_USER:$MINIO_PASSWORD@${eps[*]}/sphere-blobs"
+}
+
 # unmount_stale NODE: drop the mount a killed daemon left behind (every
 # access to it fails with "transport endpoint is not connected"); a lazy
 # unmount never blocks.
@@ -94,7 +115,8 @@ launch() {
 	mkdir -p "$dir/data" "$dir/mnt"
 	local args=(--socket "$dir/sphere.sock" server --node-id "$node" --data-dir "$dir/data"
 		--raft-addr "$host:7400" --api-addr "$host:7500"
-		--master-key-file "$CLUSTER_DIR/master.key" --cluster-secret-file "$CLUSTER_DIR/cluster.secret")
+		--master-key-file "$CLUSTER_DIR/master.key" --cluster-secret-file "$CLUSTER_DIR/cluster.secret"
+		--blob-store "$(blob_store_of "$node")")
 	if [[ "$node" != node1 ]]; then
 		args+=(--join "$(host_of node1):7500")
 	fi
@@ -148,6 +170,7 @@ cmd_up() {
 	ok_or_exists --socket "$sock1" org create "${PROJECT%%/*}"
 	ok_or_exists --socket "$sock1" community create "${PROJECT%/*}"
 	ok_or_exists --socket "$sock1" project create "$PROJECT"
+	make_shared_resources "$sock1"
 	for node in "${NODES[@]}"; do
 		local mnt
 		mnt="$(dir_of "$node")/mnt"
@@ -156,6 +179,27 @@ cmd_up() {
 		fi
 		printf '%s %s %s %s\n' "$node" "$(socket_of "$node")" "$mnt" "$PROJECT"
 	done
+}
+
+# make_shared_resources SOCKET: the connector "shared" (bucket made with
+# rclone, a test dependency anyway) and a sealed sample dataset, both in
+# MinIO, so every node's mount has something to read from it.
+make_shared_resources() {
+	local sock="$1" endpoint
+	endpoint="$(minio_endpoint 3)"
+	env -u AWS_CA_BUNDLE rclone -q mkdir ":s3:shared" --s3-provider Minio --s3-endpoint "http://$endpoint" \
+		--s3-access-key-id "$MINIO_USER" --s3-secret-access-key "$MINIO_PASSWORD" >/dev/null
+	printf '%s' "$MINIO_PASSWORD" | ok_or_exists --socket "$sock" secret create "$PROJECT" S3_KEY
+	ok_or_exists --socket "$sock" s3 create "$PROJECT" shared --endpoint "http://$endpoint" --bucket shared \
+		--key-id "$MINIO_USER" --key-secret S3_KEY --mode rw --description "the cluster's shared bucket"
+	ok_or_exists --socket "$sock" s3 activate "$PROJECT" shared
+	if ! sphere --socket "$sock" dataset show "$PROJECT" samples >/dev/null 2>&1; then
+		local src="$CLUSTER_DIR/samples"
+		mkdir -p "$src"
+		printf 'id,value\n1,one\n2,two\n' >"$src/table.csv"
+		ok_or_exists --socket "$sock" dataset create "$PROJECT" samples --from "$src"
+		ok_or_exists --socket "$sock" dataset seal "$PROJECT" samples
+	fi
 }
 
 cmd_down() {

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/sphere-sandbox/sphere/s3mount"
 )
 
 // Blobs is where chunks live: content-addressed, write-once. Hashes passed
@@ -212,7 +214,7 @@ func parseS3Spec(spec string) (s3Spec, error) {
 		}
 	}
 	bucket, prefix, _ := strings.Cut(path, "/")
-	if err := checkBucketName(bucket); err != nil {
+	if err := s3mount.ValidateBucketName(bucket); err != nil {
 		return bad("%v", err)
 	}
 	prefix, err = cleanPrefix(prefix)
@@ -220,27 +222,6 @@ func parseS3Spec(spec string) (s3Spec, error) {
 		return bad("%v", err)
 	}
 	return s3Spec{endpoints: endpoints, bucket: bucket, keyID: keyID, secret: secret, prefix: prefix}, nil
-}
-
-// checkBucketName applies the S3 naming rules MinIO enforces, so a typo is
-// reported here rather than as an opaque error from the server.
-func checkBucketName(b string) error {
-	if b == "" {
-		return errors.New("no bucket")
-	}
-	if len(b) < 3 || len(b) > 63 {
-		return fmt.Errorf("bucket %q must be 3 to 63 characters long", b)
-	}
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
-			return fmt.Errorf("bucket %q: only lowercase letters, digits, '-' and '.' are allowed", b)
-		}
-	}
-	if first, last := b[0], b[len(b)-1]; first == '-' || first == '.' || last == '-' || last == '.' || strings.Contains(b, "..") {
-		return fmt.Errorf("bucket %q must begin and end with a letter or digit, without '..'", b)
-	}
-	return nil
 }
 
 // cleanPrefix normalizes an object key prefix to "" or "a/b/".

@@ -9,6 +9,8 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/sphere-sandbox/sphere/s3mount"
 )
 
 // s3Blobs keeps each blob as the object PREFIX+hash. It talks to MinIO with
@@ -33,7 +35,7 @@ func NewS3Blobs(ctx context.Context, endpoint, bucket, keyID, secret, prefix str
 		}
 		host, secure = u.Host, u.Scheme == "https"
 	}
-	if err := checkBucketName(bucket); err != nil {
+	if err := s3mount.ValidateBucketName(bucket); err != nil {
 		return nil, fmt.Errorf("datastore: s3: %w", err)
 	}
 	prefix, err := cleanPrefix(prefix)
