@@ -621,40 +621,7 @@ func commitIndexes(st api.ClusterStatus) []uint64 {
 // callers spread over the nodes' sockets, so two writes in three are
 // forwarded to the leader. Reports writes/s and the p50/p99 latency.
 func BenchmarkHAMetadataWrite(b *testing.B) {
-	nodes := startCluster(b, 3, false)
-	ctx := context.Background()
-	if err := api.Dial(nodes[0].socket).Call(ctx, api.MCreate, api.CreateReq{Ref: "org:bench"}, nil); err != nil {
-		b.Fatal(err)
-	}
-	sameState(b, nodes, 10*time.Second) // every node resolves bench
-	const callers = 16
-	lat := make([]time.Duration, b.N)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	b.ResetTimer()
-	start := time.Now()
-	for w := 0; w < callers; w++ {
-		client := api.Dial(nodes[w%len(nodes)].socket)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := int(next.Add(1)) - 1; i < b.N; i = int(next.Add(1)) - 1 {
-				t0 := time.Now()
-				if err := client.Call(ctx, api.MCreate, api.CreateReq{Ref: fmt.Sprintf("community:bench/c%d", i)}, nil); err != nil {
-					b.Error(err)
-					return
-				}
-				lat[i] = time.Since(t0)
-			}
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	b.StopTimer()
-	slices.Sort(lat)
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "writes/s")
-	b.ReportMetric(float64(lat[b.N/2].Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(lat[b.N*99/100].Microseconds())/1000, "p99-ms")
+	benchWrites(b, startCluster(b, 3, false))
 }
 
 // BenchmarkHAFailover kills the leader of three nodes with SIGKILL ten
