@@ -45,13 +45,18 @@ func server(c *cli.Context) error {
 	if _, err := args(c); err != nil {
 		return err
 	}
+	// Absolute, so the path printed for SPHERE_SOCKET works from anywhere.
+	socket, err := filepath.Abs(c.String("socket"))
+	if err != nil {
+		return usagef("--socket: %v", err)
+	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
 		return usagef("--log-level: %v", err)
 	}
 	cfg := daemon.Config{
 		DataDir:           c.String("data-dir"),
-		Socket:            c.String("socket"),
+		Socket:            socket,
 		NodeID:            c.String("node-id"),
 		RaftAddr:          c.String("raft-addr"),
 		RaftAdvertise:     c.String("raft-advertise"),
@@ -77,7 +82,6 @@ func server(c *cli.Context) error {
 	if cfg.S3Timeout <= 0 {
 		return usagef("--s3-timeout must be positive")
 	}
-	var err error
 	if cfg.CacheBytes, err = parseSize(c.String("cache-size")); err != nil {
 		return usagef("--cache-size: %v", err)
 	}
