@@ -41,16 +41,17 @@ test:
 	scripts/deps.sh
 	SPHERE_MINIO_BIN="$$(scripts/minio.sh path)" $(GO) test $(TEST_FLAGS) $(PKGS)
 
-# Go benchmarks of every package, then the side-by-side comparison of
-# SPEC §12: cmd/spherebench starts its own MinIO and compares direct
-# minio-go, s3mount in-process, s3fs and rclone mounts on the same data,
-# printing ratios (a few minutes; drops the page cache, so run as root).
-# Add a sphere column with BENCH_SIDE_BY_SIDE_FLAGS='--sphere-mount-dir
-# DIR --sphere-setup CMD' (see cmd/spherebench/mounts.go); set
-# BENCH_SIDE_BY_SIDE= to skip it.
+# Go benchmarks of every package (a few minutes), then the side-by-side
+# comparison of SPEC §12: cmd/spherebench starts its own MinIO and a sphere
+# daemon ($(BIN)) and compares direct minio-go, s3mount in-process, s3fs,
+# rclone and a sphere mount on the same data, then sphere's sealed
+# datasets against direct minio-go and go-fuse's loopback, printing each
+# figure with its ratio and target (about ten minutes; drops the page
+# cache, so run as root). Pass more flags with BENCH_SIDE_BY_SIDE_FLAGS
+# (see go run ./cmd/spherebench -h); set BENCH_SIDE_BY_SIDE= to skip it.
 BENCH_SIDE_BY_SIDE_FLAGS ?=
-BENCH_SIDE_BY_SIDE ?= SPHERE_MINIO_BIN="$$(scripts/minio.sh path)" $(GO) run ./cmd/spherebench $(BENCH_SIDE_BY_SIDE_FLAGS)
-bench:
+BENCH_SIDE_BY_SIDE ?= SPHERE_MINIO_BIN="$$(scripts/minio.sh path)" $(GO) run ./cmd/spherebench --sphere $(BIN) $(BENCH_SIDE_BY_SIDE_FLAGS)
+bench: build
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 ifneq ($(strip $(BENCH_SIDE_BY_SIDE)),)
 	$(BENCH_SIDE_BY_SIDE)

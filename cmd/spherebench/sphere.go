@@ -183,6 +183,7 @@ func (s *sphere) stop() {
 		<-s.exited
 	}
 	s.exited = nil
+	s.reportProblems()
 	if mounted, _ := isMountPoint(s.mnt); mounted {
 		say("%s still mounted after the daemon stopped; detaching it", s.mnt)
 		_ = exec.Command("umount", "-l", s.mnt).Run()
@@ -248,9 +249,6 @@ func (s *sphere) setup(ctx context.Context, e *env) error {
 // bucketDir is where the mount shows the bucket.
 func (s *sphere) bucketDir() string { return filepath.Join(s.mnt, "s3", sphereConnector) }
 
-// datasetDir is where the mount shows the dataset name.
-func (s *sphere) datasetDir(name string) string { return filepath.Join(s.mnt, "datasets", name) }
-
 // run runs the sphere CLI against the daemon, with stdin if not nil, and
 // returns its standard output.
 func (s *sphere) run(ctx context.Context, stdin []byte, args ...string) (string, error) {
@@ -261,10 +259,29 @@ func (s *sphere) run(ctx context.Context, stdin []byte, args ...string) (string,
 		cmd.Stdin = bytes.NewReader(stdin)
 	}
 	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return "", ctx.Err() // killed because the run was interrupted
+		}
 		// The key is the only secret passed, and only on stdin: args are safe to show.
 		return "", fmt.Errorf("sphere %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(errOut.String()))
 	}
 	return out.String(), nil
+}
+
+// reportProblems repeats the warnings and errors the daemon logged since
+// it started (its log says why an operation failed with EIO), and
+// truncates the log.
+func (s *sphere) reportProblems() {
+	data, err := os.ReadFile(s.logPath)
+	if err != nil {
+		return
+	}
+	for line := range strings.Lines(string(data)) {
+		if strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") {
+			say("sphere server: %s", strings.TrimSpace(line))
+		}
+	}
+	_ = os.Truncate(s.logPath, 0)
 }
 
 // logTail is the end of the daemon's log, for error messages.
