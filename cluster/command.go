@@ -82,12 +82,16 @@ type (
 		// Replace turns a create of an existing secret into an update of its
 		// value: writing secrets/NAME creates or replaces.
 		Replace bool `json:"replace,omitempty"`
+		// Spec is the descriptor of a resource type that has one (spec.go).
+		Spec json.RawMessage `json:"spec,omitempty"`
 	}
 	Update struct {
 		ID          policy.ID         `json:"id"`
 		Description *string           `json:"description,omitempty"`
 		Settings    map[string]string `json:"settings,omitempty"`
 		Unset       []string          `json:"unset,omitempty"`
+		// Spec replaces the descriptor fields it holds; the others stay.
+		Spec json.RawMessage `json:"spec,omitempty"`
 	}
 	Delete struct {
 		ID policy.ID `json:"id"`
@@ -130,7 +134,7 @@ const (
 	CodeNotFound ErrCode = "not_found"
 	CodeExists   ErrCode = "exists"
 	CodeConflict ErrCode = "conflict"
-	CodeNoSpace  ErrCode = "no_space"  // a size limit would be exceeded
+	CodeNoSpace  ErrCode = "no_space"  // a size or a project's limit would be exceeded
 	CodeReadOnly ErrCode = "read_only" // a sealed dataset, a read-only connector
 	CodeInternal ErrCode = "internal"
 )

@@ -97,17 +97,18 @@ func ValidateDatasetPath(p string) error {
 	return nil
 }
 
-// dataset finds a dataset the actor may write: initializing, and edit-resource.
+// writableDataset finds a dataset (or a model, whose files are stored
+// alike) the actor may write: initializing, and edit-resource.
 func (s *State) writableDataset(c *Command, id policy.ID) (*Entity, error) {
 	e, ok := s.Entities[id]
-	if !ok || e.Type != TypeDataset {
+	if !ok || !HoldsFiles(e.Type) {
 		return nil, Errorf(CodeNotFound, "dataset not found")
 	}
 	if err := authorize(s, c, policy.ActEditResource, policy.Target{ID: id}); err != nil {
 		return nil, err
 	}
 	if e.Settings[SettingState] == StateSealed {
-		return nil, Errorf(CodeReadOnly, "dataset %s is sealed: read-only and immutable", s.Path(id))
+		return nil, Errorf(CodeReadOnly, "%s %s is sealed: read-only and immutable", e.Type, s.Path(id))
 	}
 	return e, nil
 }
@@ -165,6 +166,7 @@ func applyDatasetPut(s *State, c *Command) (policy.ID, error) {
 	}
 	files := s.datasetFiles(p.Dataset)
 	size, _ := s.DatasetUsage(p.Dataset)
+	before := size
 	for _, f := range p.Files {
 		if err := ValidateDatasetPath(f.Path); err != nil {
 			return 0, err
@@ -186,6 +188,16 @@ func applyDatasetPut(s *State, c *Command) (policy.ID, error) {
 	}
 	if limit := SizeLimit(e); limit > 0 && size > limit {
 		return 0, Errorf(CodeNoSpace, "dataset %s would hold %d bytes; its size limit is %d", s.Path(e.ID), size, limit)
+	}
+	// Only growth counts against the project's limit, so that a project
+	// over a lowered limit can still shrink its files.
+	if p, ok := s.Entities[e.Parent]; ok && size > before {
+		if limit, ok := LimitOf(p, LimitStorage); ok {
+			if total := s.storageUsed(p.ID) + size - before; total > limit {
+				return 0, Errorf(CodeNoSpace, "project %s's datasets and models would hold %d bytes; its limit %s%s is %d",
+					s.Path(p.ID), total, LimitPrefix, LimitStorage, limit)
+			}
+		}
 	}
 	// Validate the whole batch against a copy first: a refused batch
 	// changes nothing.

@@ -239,6 +239,14 @@ func applyCreate(s *State, c *Command) (policy.ID, error) {
 		Description: p.Description, Creator: c.Actor, Created: c.Time, Modified: c.Time,
 		Settings: p.Settings, Sealed: p.Sealed, SecretLen: p.SecretLen, DataKey: p.DataKey,
 	}
+	if p.Kind == policy.KindResource {
+		if err := s.CheckCountLimit(s.Entities[parent], p.Type); err != nil {
+			return 0, err
+		}
+		if err := s.setSpec(e, p.Spec); err != nil {
+			return 0, err
+		}
+	}
 	if err := s.index.PutEntity(policyEntity(e)); err != nil {
 		return 0, Errorf(CodeInvalid, "%v", err)
 	}
@@ -287,6 +295,11 @@ func applyUpdate(s *State, c *Command) (policy.ID, error) {
 	if err := authorize(s, c, action, policy.Target{ID: e.ID}); err != nil {
 		return 0, err
 	}
+	if p.Spec != nil {
+		if err := s.setSpec(e, p.Spec); err != nil {
+			return 0, err
+		}
+	}
 	if p.Description != nil {
 		e.Description = *p.Description
 	}
@@ -322,6 +335,11 @@ func applyDelete(s *State, c *Command) (policy.ID, error) {
 	}
 	if err := authorize(s, c, deleteAction[e.Kind], policy.Target{ID: e.ID}); err != nil {
 		return 0, err
+	}
+	if e.Kind == policy.KindResource {
+		if by, ok := s.referrerOf(e); ok {
+			return 0, Errorf(CodeConflict, "cannot delete %s: %s %q refers to it; change or delete that first", s.describe(e.ID), by.Type, by.Name)
+		}
 	}
 	// A project takes its resources with it; anything larger must be emptied
 	// first, so one command never silently deletes whole teams' work.
@@ -404,9 +422,10 @@ func applyRevoke(s *State, c *Command) (policy.ID, error) {
 
 func applyPublish(s *State, c *Command) (policy.ID, error) {
 	p := decode[Publish](c)
-	// Others read a published dataset as it is; it must not change under them.
-	if e, ok := s.Entities[p.Resource]; ok && e.Type == TypeDataset && e.Settings[SettingState] != StateSealed {
-		return 0, Errorf(CodeConflict, "dataset %s is still initializing; seal it before publishing it", s.Path(e.ID))
+	// Others read a published dataset (or model) as it is; it must not
+	// change under them.
+	if e, ok := s.Entities[p.Resource]; ok && HoldsFiles(e.Type) && e.Settings[SettingState] != StateSealed {
+		return 0, Errorf(CodeConflict, "%s %s is still initializing; seal it before publishing it", e.Type, s.Path(e.ID))
 	}
 	return publish(s, c, policy.ActPublishResource, s.index.Publish)
 }

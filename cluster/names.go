@@ -104,16 +104,29 @@ var refDepth = map[RefKind]int{
 
 // ResourceTypes maps the folder a resource has in a mount to its type.
 var ResourceTypes = map[string]string{
-	"secrets":  TypeSecret,
-	"datasets": TypeDataset,
-	"s3":       TypeS3,
+	"secrets":            TypeSecret,
+	"datasets":           TypeDataset,
+	"s3":                 TypeS3,
+	"images":             TypeImage,
+	"nodes":              TypeNode,
+	"aliases":            TypeAlias,
+	"dataproc-templates": TypeDataprocTemplate,
+	"models":             TypeModel,
 }
 
-// Resource types.
+// resourceFolders lists the folders of ResourceTypes, for messages.
+var resourceFolders = strings.Join(keys(ResourceTypes), ", ")
+
+// Resource types. The last five carry a descriptor (Entity.Spec, spec.go).
 const (
-	TypeSecret  = "secret"
-	TypeDataset = "dataset"
-	TypeS3      = "s3"
+	TypeSecret           = "secret"
+	TypeDataset          = "dataset"
+	TypeS3               = "s3"
+	TypeImage            = "image"
+	TypeNode             = "node"
+	TypeAlias            = "alias"
+	TypeDataprocTemplate = "dataproc-template"
+	TypeModel            = "model"
 )
 
 // Ref is a parsed KIND:PATH reference.
@@ -153,7 +166,7 @@ func ParsePath(kind RefKind, path string) (Ref, error) {
 		switch {
 		case kind == RefResource && i == 3:
 			if _, ok := ResourceTypes[seg]; !ok {
-				err = fmt.Errorf("%w: %q is not a resource folder (secrets, datasets, s3)", ErrInvalidRef, seg)
+				err = fmt.Errorf("%w: %q is not a resource folder (%s)", ErrInvalidRef, seg, resourceFolders)
 			}
 		case kind == RefResource && i == 4 && segs[3] == "secrets":
 			err = ValidateSecretName(seg)
@@ -172,7 +185,7 @@ var refShape = map[RefKind]string{
 	RefOrg:            "ORG",
 	RefCommunity:      "ORG/COMMUNITY",
 	RefProject:        "ORG/COMMUNITY/PROJECT",
-	RefResource:       "ORG/COMMUNITY/PROJECT/{secrets,datasets,s3}/NAME",
+	RefResource:       "ORG/COMMUNITY/PROJECT/FOLDER/NAME (FOLDER: " + resourceFolders + ")",
 	RefCloud:          "ORG/CLOUD",
 	RefFolder:         "ORG/CLOUD/FOLDER",
 	RefServiceAccount: "ORG/CLOUD/FOLDER/NAME",

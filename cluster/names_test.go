@@ -96,7 +96,7 @@ func TestParseRef(t *testing.T) {
 		{"project:acme/cats/p1/", "has 3 parts", false},
 		{"project:acme//p1", "empty", false},
 		{"project:acme/../p1", "not a name", false},
-		{"resource:acme/cats/p1/models/x", "not a resource folder", false},
+		{"resource:acme/cats/p1/notebooks/x", "not a resource folder", false},
 		{"resource:acme/cats/p1/secrets/bad-name", `'-'`, false},
 		{"resource:acme/cats/p1/datasets/Bad", "lowercase", false},
 	}

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"encoding/json"
 	"sort"
 	"time"
 
@@ -27,6 +28,9 @@ type Entity struct {
 	SecretLen int `json:"secret_len,omitempty"`
 	// DataKey is a project's data key, wrapped by the master key.
 	DataKey []byte `json:"data_key,omitempty"`
+	// Spec is the descriptor of an image, node, alias, Data Proc template
+	// or model (spec.go), as the state machine encoded it: canonical JSON.
+	Spec json.RawMessage `json:"spec,omitempty"`
 }
 
 // User is a registered person, identified on a host by their uid.
@@ -247,7 +251,24 @@ func (s *State) Path(id policy.ID) string {
 	return out
 }
 
-var typeFolder = map[string]string{TypeSecret: "secrets", TypeDataset: "datasets", TypeS3: "s3"}
+// typeFolder maps a resource type to its folder: ResourceTypes inverted.
+var typeFolder = func() map[string]string {
+	m := make(map[string]string, len(ResourceTypes))
+	for folder, typ := range ResourceTypes {
+		m[typ] = folder
+	}
+	return m
+}()
+
+// keys returns a map's keys, sorted.
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
 
 // Org returns the organization an entity belongs to.
 func (s *State) Org(id policy.ID) policy.ID {

@@ -40,7 +40,7 @@ func Main(args []string) int {
 		Commands: []*cli.Command{
 			cmdServer(), cmdWhoAmI(), cmdUser(), cmdOrg(), cmdCommunity(), cmdProject(),
 			cmdCloud(), cmdFolder(), cmdServiceAccount(), cmdRole(), cmdShare(), cmdUnshare(),
-			cmdAccess(), cmdSecret(), cmdDataset(), cmdS3(), cmdMount(), cmdUmount(), cmdExec(), cmdCluster(),
+			cmdAccess(), cmdSecret(), cmdDataset(), cmdS3(), cmdImage(), cmdNode(), cmdAlias(), cmdDataprocTemplate(), cmdModel(), cmdMount(), cmdUmount(), cmdExec(), cmdCluster(),
 		},
 	}
 	err := app.Run(interspersed(app, args))

@@ -66,6 +66,11 @@ func (d *Daemon) s3Create(ctx context.Context, c caller, req api.S3CreateReq) (a
 			return
 		}
 		project = p.ID
+		// Refused by a limit before the endpoint is tried: the state
+		// machine decides again when the connector is created.
+		if err = s.CheckCountLimit(p, cluster.TypeS3); err != nil {
+			return
+		}
 		if sec, err = d.resolve(s, c, "resource:"+req.Project+"/secrets/"+req.KeySecret); err != nil {
 			err = cluster.Errorf(cluster.CodeInvalid, "--key-secret %q: %v; create it first with `sphere secret create %s %s`", req.KeySecret, err, req.Project, req.KeySecret)
 			return

@@ -62,8 +62,8 @@ func (d *Daemon) datasetSeal(ctx context.Context, c caller, req api.RefReq) (any
 	if err != nil {
 		return nil, err
 	}
-	if e.Type != cluster.TypeDataset {
-		return nil, cluster.Errorf(cluster.CodeInvalid, "%s is not a dataset", req.Ref)
+	if !cluster.HoldsFiles(e.Type) {
+		return nil, cluster.Errorf(cluster.CodeInvalid, "%s is not a dataset or a model", req.Ref)
 	}
 	if _, err := d.propose(ctx, c, cluster.CmdDatasetSeal, cluster.DatasetSeal{Dataset: e.ID}); err != nil {
 		return nil, err
@@ -72,13 +72,13 @@ func (d *Daemon) datasetSeal(ctx context.Context, c caller, req api.RefReq) (any
 }
 
 // serveUpload stores one file streamed as the request body into an
-// initializing dataset: chunked and uploaded to the blob store as it
-// arrives, then recorded in Raft as the caller.
+// initializing dataset (or model): chunked and uploaded to the blob store
+// as it arrives, then recorded in Raft as the caller.
 func (d *Daemon) serveUpload(w http.ResponseWriter, r *http.Request, c caller) {
 	q := r.URL.Query()
 	e, err := d.lookup(c, q.Get("dataset"))
-	if err == nil && e.Type != cluster.TypeDataset {
-		err = cluster.Errorf(cluster.CodeInvalid, "%s is not a dataset", q.Get("dataset"))
+	if err == nil && !cluster.HoldsFiles(e.Type) {
+		err = cluster.Errorf(cluster.CodeInvalid, "%s is not a dataset or a model", q.Get("dataset"))
 	}
 	path := q.Get("path")
 	if err == nil {
@@ -116,32 +116,28 @@ func (d *Daemon) checkWritable(p, dataset policy.ID, size int64) error {
 	if dec := d.decide(p, policy.ActEditResource, policy.Target{ID: dataset}); !dec.Allowed {
 		return cluster.Errorf(cluster.CodeDenied, "permission denied: writing a dataset needs %s", dec.Missing)
 	}
-	sealed, free := d.datasetSpace(dataset)
+	sealed, free, rule := d.datasetSpace(dataset)
 	if sealed {
 		return cluster.Errorf(cluster.CodeReadOnly, "the dataset is sealed: read-only and immutable")
 	}
 	if free >= 0 && size > free {
-		return cluster.Errorf(cluster.CodeNoSpace, "%d bytes do not fit: %d bytes are left under the dataset's size limit", size, free)
+		return cluster.Errorf(cluster.CodeNoSpace, "%d bytes do not fit: %d bytes are left under %s", size, free, rule)
 	}
 	return nil
 }
 
 // datasetSpace reports whether a dataset is sealed and how many bytes are
-// left under its size limit (-1: no limit).
-func (d *Daemon) datasetSpace(dataset policy.ID) (sealed bool, free int64) {
+// left under its size limit and its project's storage limit (-1: no
+// limit), and which limit that is.
+func (d *Daemon) datasetSpace(dataset policy.ID) (sealed bool, free int64, rule string) {
 	free = -1
 	d.node.FSM().Read(func(s *cluster.State) {
-		e, ok := s.Entities[dataset]
-		if !ok {
-			return
-		}
-		sealed = e.Settings[cluster.SettingState] == cluster.StateSealed
-		if limit := cluster.SizeLimit(e); limit > 0 {
-			used, _ := s.DatasetUsage(dataset)
-			free = max(limit-used, 0)
+		if e, ok := s.Entities[dataset]; ok {
+			sealed = e.Settings[cluster.SettingState] == cluster.StateSealed
+			free, rule = s.SpaceLeft(dataset)
 		}
 	})
-	return sealed, free
+	return sealed, free, rule
 }
 
 func (d *Daemon) storeContent(ctx context.Context, r io.Reader) ([]cluster.Chunk, int64, error) {

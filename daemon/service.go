@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/sphere-sandbox/sphere/cluster"
@@ -174,6 +175,22 @@ var refEntityKind = map[cluster.RefKind]policy.Kind{
 // settingsOf is which settings each kind accepts, and how each is checked.
 var settingsOf = map[policy.Kind]map[string]func(string) error{
 	policy.KindCommunity: {cluster.SettingBillingAccount: validateBillingAccount},
+	policy.KindProject:   limitSettings(),
+}
+
+// limitSettings are a project's limits (cluster/limits.go): counts, and
+// bytes for storage, as non-negative integers.
+func limitSettings() map[string]func(string) error {
+	m := map[string]func(string) error{}
+	for _, key := range cluster.LimitKeys {
+		m[cluster.LimitPrefix+key] = func(v string) error {
+			if n, err := strconv.ParseInt(v, 10, 64); err != nil || n < 0 {
+				return cluster.Errorf(cluster.CodeInvalid, "invalid limit %s=%q: a whole number, 0 or more", key, v)
+			}
+			return nil
+		}
+	}
+	return m
 }
 
 func validateBillingAccount(v string) error {
@@ -220,7 +237,17 @@ func (d *Daemon) create(ctx context.Context, c caller, req api.CreateReq) (any, 
 		return nil, err
 	}
 	kind, ok := refEntityKind[r.Kind]
-	if !ok {
+	typ := ""
+	if r.Kind == cluster.RefResource {
+		// Resources with a descriptor; the others have commands of their own.
+		kind, typ = policy.KindResource, cluster.ResourceTypes[r.Path[3]]
+		if !cluster.HasSpec(typ) {
+			return nil, cluster.Errorf(cluster.CodeInvalid, "a %s is created with `sphere %s create`", typ, typ)
+		}
+		if _, err := cluster.DecodeSpec(typ, nil, req.Spec); err != nil {
+			return nil, err
+		}
+	} else if !ok {
 		return nil, cluster.Errorf(cluster.CodeInvalid, "%s entities are not created with this command", r.Kind)
 	}
 	if len(req.Description) > maxDescription {
@@ -229,9 +256,17 @@ func (d *Daemon) create(ctx context.Context, c caller, req api.CreateReq) (any, 
 	if err := checkSettings(kind, req.Settings, nil); err != nil {
 		return nil, err
 	}
-	cmd := cluster.Create{Kind: kind, Name: r.Path[len(r.Path)-1], Description: req.Description, Settings: req.Settings, Parent: policy.System}
+	cmd := cluster.Create{Kind: kind, Type: typ, Name: r.Path[len(r.Path)-1], Description: req.Description, Settings: req.Settings,
+		Parent: policy.System, Spec: req.Spec}
+	if typ == cluster.TypeModel {
+		// A model's files are uploaded next, then it is sealed.
+		cmd.Settings = map[string]string{cluster.SettingState: cluster.StateInitializing}
+	}
 	if len(r.Path) > 1 {
 		parentRef := cluster.Ref{Kind: parentRefKind[r.Kind], Path: r.Path[:len(r.Path)-1]}
+		if r.Kind == cluster.RefResource { // ORG/C/P of ORG/C/P/FOLDER/NAME
+			parentRef.Path = r.Path[:3]
+		}
 		var perr error
 		d.node.FSM().Read(func(s *cluster.State) {
 			var p *cluster.Entity
@@ -289,16 +324,19 @@ func (d *Daemon) view(s *cluster.State, c caller, e *cluster.Entity, detail bool
 	v := api.Entity{
 		ID: uint64(e.ID), Kind: kindNames[e.Kind], Type: e.Type, Name: e.Name, Path: s.Path(e.ID),
 		Description: e.Description, Creator: s.PrincipalName(e.Creator), Created: e.Created, Modified: e.Modified,
-		Settings: e.Settings,
+		Settings: e.Settings, Spec: e.Spec,
 	}
-	switch e.Type {
-	case cluster.TypeSecret:
+	switch {
+	case e.Type == cluster.TypeSecret:
 		v.Size = int64(e.SecretLen)
-	case cluster.TypeDataset:
+	case cluster.HoldsFiles(e.Type):
 		v.Size, v.Files = s.DatasetUsage(e.ID)
 	}
 	if !detail {
 		return v
+	}
+	if e.Kind == policy.KindProject {
+		v.Limits = limitUses(s, e)
 	}
 	ix := s.Index()
 	for _, comm := range ix.Publications(e.ID) {
@@ -308,6 +346,19 @@ func (d *Daemon) view(s *cluster.State, c caller, e *cluster.Entity, detail bool
 		v.Members = d.bindingViews(s, ix.Bindings(e.ID))
 	}
 	return v
+}
+
+// limitUses is every limit of project, set or not, with what it uses.
+func limitUses(s *cluster.State, project *cluster.Entity) []api.LimitUse {
+	out := make([]api.LimitUse, 0, len(cluster.LimitKeys))
+	for _, key := range cluster.LimitKeys {
+		u := api.LimitUse{Name: key, Used: s.Usage(project.ID, key)}
+		if n, ok := cluster.LimitOf(project, key); ok {
+			u.Limit = &n
+		}
+		out = append(out, u)
+	}
+	return out
 }
 
 func (d *Daemon) bindingViews(s *cluster.State, bs []policy.Binding) []api.Binding {
@@ -431,10 +482,15 @@ func (d *Daemon) set(ctx context.Context, c caller, req api.SetReq) (any, error)
 	if err := checkSettings(e.Kind, req.Settings, req.Unset); err != nil {
 		return nil, err
 	}
-	if req.Description == nil && len(req.Settings) == 0 && len(req.Unset) == 0 {
+	if req.Spec != nil {
+		if _, err := cluster.DecodeSpec(e.Type, e.Spec, req.Spec); err != nil {
+			return nil, err
+		}
+	}
+	if req.Description == nil && len(req.Settings) == 0 && len(req.Unset) == 0 && req.Spec == nil {
 		return nil, cluster.Errorf(cluster.CodeInvalid, "nothing to change: give --description or a setting")
 	}
-	if _, err := d.propose(ctx, c, cluster.CmdUpdate, cluster.Update{ID: e.ID, Description: req.Description, Settings: req.Settings, Unset: req.Unset}); err != nil {
+	if _, err := d.propose(ctx, c, cluster.CmdUpdate, cluster.Update{ID: e.ID, Description: req.Description, Settings: req.Settings, Unset: req.Unset, Spec: req.Spec}); err != nil {
 		return nil, err
 	}
 	return d.entityByID(c, e.ID)

@@ -2,10 +2,12 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
 	"github.com/sphere-sandbox/sphere/cluster"
+	"github.com/sphere-sandbox/sphere/daemon/api"
 	"github.com/sphere-sandbox/sphere/daemon/audit"
 	"github.com/sphere-sandbox/sphere/fusefs/vfs"
 	"github.com/sphere-sandbox/sphere/policy"
@@ -40,11 +42,11 @@ func (t treeStore) Resources(project policy.ID, kind string) []vfs.Resource {
 			return
 		}
 		for _, e := range s.Children(project, policy.KindResource, kind) {
-			out = append(out, resourceOf(e, false))
+			out = append(out, t.resourceOf(s, e, false))
 		}
 		for _, rid := range s.Index().PublishedTo(p.Parent) {
 			if e, ok := s.Entities[rid]; ok && e.Type == kind && e.Parent != project {
-				out = append(out, resourceOf(e, true))
+				out = append(out, t.resourceOf(s, e, true))
 			}
 		}
 	})
@@ -60,9 +62,24 @@ func sortResources(rs []vfs.Resource) {
 	}
 }
 
-func resourceOf(e *cluster.Entity, published bool) vfs.Resource {
-	return vfs.Resource{ID: e.ID, Kind: e.Type, Name: e.Name, Project: e.Parent, Published: published,
+func (t treeStore) resourceOf(s *cluster.State, e *cluster.Entity, published bool) vfs.Resource {
+	r := vfs.Resource{ID: e.ID, Kind: e.Type, Name: e.Name, Project: e.Parent, Published: published,
 		Size: int64(e.SecretLen), Modified: e.Modified, Active: e.Settings[s3Active] == "true"}
+	if e.Spec != nil && e.Type != cluster.TypeModel {
+		r.Descriptor = descriptor(t.d.view(s, caller{}, e, false))
+	}
+	return r
+}
+
+// descriptor is the content of a descriptor's file in a mount: the
+// resource as `show --output json` has it, without what depends on who
+// asks (members); it holds no secret.
+func descriptor(v api.Entity) []byte {
+	out, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		panic("daemon: encode a descriptor: " + err.Error()) // plain data: cannot fail
+	}
+	return append(out, '\n')
 }
 
 func (t treeStore) Resource(project policy.ID, kind, name string) (vfs.Resource, bool) {
@@ -70,7 +87,7 @@ func (t treeStore) Resource(project policy.ID, kind, name string) (vfs.Resource,
 	var found bool
 	t.d.node.FSM().Read(func(s *cluster.State) {
 		if e, ok := s.Child(project, policy.KindResource, kind, name); ok {
-			out, found = resourceOf(e, false), true
+			out, found = t.resourceOf(s, e, false), true
 			return
 		}
 		p, ok := s.Entities[project]
@@ -80,7 +97,7 @@ func (t treeStore) Resource(project policy.ID, kind, name string) (vfs.Resource,
 		// A project's own resource shadows a published one of the same name.
 		for _, rid := range s.Index().PublishedTo(p.Parent) {
 			if e, ok := s.Entities[rid]; ok && e.Type == kind && e.Name == name && e.Parent != project {
-				out, found = resourceOf(e, true), true
+				out, found = t.resourceOf(s, e, true), true
 				return
 			}
 		}
@@ -143,6 +160,10 @@ func storeError(err error) error {
 		mapped = vfs.ErrNotFound
 	case cluster.CodeExists:
 		mapped = vfs.ErrExists
+	case cluster.CodeNoSpace:
+		mapped = vfs.ErrNoSpace
+	case cluster.CodeReadOnly:
+		mapped = vfs.ErrReadOnly
 	case cluster.CodeInvalid:
 		if errors.Is(err, cluster.ErrInvalidName) {
 			mapped = vfs.ErrInvalidName

@@ -32,7 +32,7 @@ func (t treeStore) DatasetInfo(dataset policy.ID) (bool, int64, error) {
 	if !exists {
 		return false, 0, vfs.ErrNotFound
 	}
-	sealed, free := t.d.datasetSpace(dataset)
+	sealed, free, _ := t.d.datasetSpace(dataset)
 	return sealed, free, nil
 }
 

@@ -14,12 +14,13 @@ import (
 	"github.com/sphere-sandbox/sphere/fusefs/vfs"
 )
 
-// secretFile is secrets/NAME.
-type secretFile struct {
+// resourceFile is a file that is a resource: secrets/NAME, or a
+// descriptor such as images/NAME.json.
+type resourceFile struct {
 	node
 }
 
-// datasetFile is a file of a dataset.
+// datasetFile is a file of a dataset or a model.
 type datasetFile struct {
 	node
 
@@ -37,10 +38,10 @@ type bucketFile struct {
 }
 
 var (
-	_ = (fs.NodeOpener)((*secretFile)(nil))
-	_ = (fs.NodeGetattrer)((*secretFile)(nil))
-	_ = (fs.NodeSetattrer)((*secretFile)(nil))
-	_ = (fs.NodeAccesser)((*secretFile)(nil))
+	_ = (fs.NodeOpener)((*resourceFile)(nil))
+	_ = (fs.NodeGetattrer)((*resourceFile)(nil))
+	_ = (fs.NodeSetattrer)((*resourceFile)(nil))
+	_ = (fs.NodeAccesser)((*resourceFile)(nil))
 
 	_ = (fs.NodeOpener)((*datasetFile)(nil))
 	_ = (fs.NodeGetattrer)((*datasetFile)(nil))
@@ -81,10 +82,11 @@ func openFlags(h vfs.OpenFile) uint32 {
 	}
 }
 
-// Open opens the secret with FOPEN_DIRECT_IO: every read comes to the tree,
+// Open opens a secret with FOPEN_DIRECT_IO: every read comes to the tree,
 // which asks policy again, and the value never enters the page cache. An
 // open with O_TRUNC replaces the value (the mount asks for atomic O_TRUNC).
-func (f *secretFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+// A descriptor's pages are kept while it is open (openFlags).
+func (f *resourceFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
 	h, errno := f.open(ctx, flags)
 	if errno != 0 {
 		return nil, 0, errno

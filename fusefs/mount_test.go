@@ -22,7 +22,7 @@ func TestDeveloperReadsAndSeesTheirRights(t *testing.T) {
 	if got := mustRunAs(t, aliceUID, "cat", tm.path("secrets/TOKEN")); got != tokenValue {
 		t.Errorf("cat: %q, want %q", got, tokenValue)
 	}
-	if got := mustRunAs(t, aliceUID, "ls", tm.dir); got != "datasets\ns3\nsecrets" {
+	if got := mustRunAs(t, aliceUID, "ls", tm.dir); got != "aliases\ndataproc-templates\ndatasets\nimages\nmodels\nnodes\ns3\nsecrets" {
 		t.Errorf("ls of the root: %q", got)
 	}
 	if got := mustRunAs(t, aliceUID, "ls", tm.path("secrets")); got != "HIDDEN\nSHARED\nTOKEN" {
@@ -245,7 +245,7 @@ func TestNoOperationFallsThroughToENOSYS(t *testing.T) {
 		{"listxattr", func() error { _, err := unix.Listxattr(token, make([]byte, 10)); return err }, syscall.ENOTSUP},
 		{"removexattr", func() error { return unix.Removexattr(token, "user.x") }, syscall.ENOTSUP},
 		{"mkdir in secrets/", func() error { return os.Mkdir(tm.path("secrets/dir"), 0o755) }, syscall.EPERM},
-		{"mkdir at the root", func() error { return os.Mkdir(tm.path("models"), 0o755) }, syscall.EPERM},
+		{"mkdir at the root", func() error { return os.Mkdir(tm.path("notebooks"), 0o755) }, syscall.EPERM},
 		{"file at the root", func() error { return os.WriteFile(tm.path("notes"), nil, 0o600) }, syscall.EPERM},
 		{"rmdir of a fixed directory", func() error { return unix.Rmdir(tm.path("secrets")) }, syscall.EPERM},
 		{"rmdir of a connector", func() error { return unix.Rmdir(tm.path("s3/bucket")) }, syscall.EPERM},

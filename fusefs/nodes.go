@@ -18,7 +18,8 @@ import (
 // policy.FirstAssigned up, well above these.
 const rootIno = 1
 
-var kindIno = map[string]uint64{vfs.KindDataset: 2, vfs.KindS3: 3, vfs.KindSecret: 4}
+var kindIno = map[string]uint64{vfs.KindDataset: 2, vfs.KindS3: 3, vfs.KindSecret: 4, vfs.KindModel: 5,
+	vfs.KindImage: 6, vfs.KindNode: 7, vfs.KindAlias: 8, vfs.KindDataprocTemplate: 9}
 
 func ino(r vfs.Ref) uint64 {
 	switch {
@@ -262,13 +263,13 @@ type directory struct {
 	node
 }
 
-// rootDir is the mount's root: datasets/, s3/ and secrets/.
+// rootDir is the mount's root: datasets/, s3/, secrets/, images/, ...
 type rootDir struct{ directory }
 
-// kindDir is datasets/, s3/ or secrets/.
+// kindDir is datasets/, s3/, secrets/, images/, ...: one per kind.
 type kindDir struct{ directory }
 
-// datasetDir is datasets/NAME/ and every directory below it.
+// datasetDir is datasets/NAME/ or models/NAME/ and every directory below it.
 type datasetDir struct{ directory }
 
 // bucketDir is s3/NAME/ and every directory (prefix) below it.
@@ -343,16 +344,16 @@ func (d *directory) newChild(ctx context.Context, r vfs.Ref) *fs.Inode {
 	switch {
 	case r.Name == "":
 		ops = &kindDir{directory{node{mnt: d.mnt, r: r}}}
-	case r.Kind == vfs.KindSecret:
-		ops = &secretFile{node: node{mnt: d.mnt, r: r}}
-	case r.Kind == vfs.KindDataset && r.IsDir():
+	case r.Dataset() && r.IsDir():
 		ops = &datasetDir{directory{node{mnt: d.mnt, r: r}}}
-	case r.Kind == vfs.KindDataset:
+	case r.Dataset():
 		ops = &datasetFile{node: node{mnt: d.mnt, r: r}}
-	case r.IsDir():
+	case r.Kind == vfs.KindS3 && r.IsDir():
 		ops = &bucketDir{directory{node{mnt: d.mnt, r: r}}}
-	default:
+	case r.Kind == vfs.KindS3:
 		ops = &bucketFile{node: node{mnt: d.mnt, r: r}}
+	default: // a secret or a descriptor
+		ops = &resourceFile{node: node{mnt: d.mnt, r: r}}
 	}
 	return d.NewInode(ctx, ops, stableAttr(r))
 }

@@ -38,6 +38,37 @@ func randomBytes(t *testing.T, n int) []byte {
 
 func sum(b []byte) string { s := sha256.Sum256(b); return fmt.Sprintf("%x", s) }
 
+// uidOutsider is eve in sharingFixture: registered, a developer only in
+// another community's project.
+const uidOutsider uint32 = 1004
+
+// sharingFixture builds what publishing needs, as root: org acme with
+// communities cats and dogs, projects acme/cats/vision, acme/cats/audio and
+// acme/dogs/barks, each mounted (the paths it returns); alice editor of
+// vision and developer of cats (so she may publish), bob viewer of vision,
+// carol developer of audio, eve developer of barks.
+func sharingFixture(n *node) map[string]string {
+	n.t.Helper()
+	n.ok(0, "org", "create", "acme")
+	n.ok(0, "community", "create", "acme/cats")
+	n.ok(0, "community", "create", "acme/dogs")
+	mnt := map[string]string{}
+	for _, p := range []string{"acme/cats/vision", "acme/cats/audio", "acme/dogs/barks"} {
+		n.ok(0, "project", "create", p)
+		mnt[p] = filepath.Join(n.dir, strings.ReplaceAll(p, "/", "-"))
+		n.ok(0, "mount", p, mnt[p])
+	}
+	for user, uid := range map[string]uint32{"alice": uidAlice, "bob": uidBob, "carol": uidCarol, "eve": uidOutsider} {
+		n.ok(0, "user", "add", user, "--uid", fmt.Sprint(uid))
+	}
+	n.ok(0, "role", "grant", "datasphere.community-projects.editor", "--to", "user:alice", "--on", "project:acme/cats/vision")
+	n.ok(0, "role", "grant", "datasphere.communities.developer", "--to", "user:alice", "--on", "community:acme/cats")
+	n.ok(0, "role", "grant", "datasphere.community-projects.viewer", "--to", "user:bob", "--on", "project:acme/cats/vision")
+	n.ok(0, "role", "grant", "datasphere.community-projects.developer", "--to", "user:carol", "--on", "project:acme/cats/audio")
+	n.ok(0, "role", "grant", "datasphere.community-projects.developer", "--to", "user:eve", "--on", "project:acme/dogs/barks")
+	return mnt
+}
+
 // The lifecycle, through the mount and the CLI, as other uids, on both
 // blob stores: write, upload --from, seal, read back byte for byte, EROFS
 // after sealing, published into another project of the community only.
@@ -45,25 +76,7 @@ func TestDatasetLifecycle(t *testing.T) {
 	for name, store := range blobStores(t) {
 		t.Run(name, func(t *testing.T) {
 			n := startNode(t, nodeOpts{extra: store(t)})
-			n.ok(0, "org", "create", "acme")
-			n.ok(0, "community", "create", "acme/cats")
-			n.ok(0, "community", "create", "acme/dogs")
-			for _, p := range []string{"acme/cats/vision", "acme/cats/audio", "acme/dogs/barks"} {
-				n.ok(0, "project", "create", p)
-			}
-			for user, uid := range map[string]uint32{"alice": uidAlice, "bob": uidBob, "carol": uidCarol, "eve": 1004} {
-				n.ok(0, "user", "add", user, "--uid", fmt.Sprint(uid))
-			}
-			n.ok(0, "role", "grant", "datasphere.community-projects.editor", "--to", "user:alice", "--on", "project:acme/cats/vision")
-			n.ok(0, "role", "grant", "datasphere.communities.developer", "--to", "user:alice", "--on", "community:acme/cats")
-			n.ok(0, "role", "grant", "datasphere.community-projects.viewer", "--to", "user:bob", "--on", "project:acme/cats/vision")
-			n.ok(0, "role", "grant", "datasphere.community-projects.developer", "--to", "user:carol", "--on", "project:acme/cats/audio")
-			n.ok(0, "role", "grant", "datasphere.community-projects.developer", "--to", "user:eve", "--on", "project:acme/dogs/barks")
-			mnt := map[string]string{}
-			for _, p := range []string{"acme/cats/vision", "acme/cats/audio", "acme/dogs/barks"} {
-				mnt[p] = filepath.Join(n.dir, strings.ReplaceAll(p, "/", "-"))
-				n.ok(0, "mount", p, mnt[p])
-			}
+			mnt := sharingFixture(n)
 			vision := mnt["acme/cats/vision"]
 
 			// Through the mount: mkdir creates the dataset, files are written as alice.
@@ -132,7 +145,7 @@ func TestDatasetLifecycle(t *testing.T) {
 			if _, err := sh(t, uidCarol, "printf x > "+audio+"/datasets/images/x"); err == nil || !strings.Contains(err.Error(), "Read-only") {
 				t.Errorf("writing a published dataset: %v", err)
 			}
-			if out, err := sh(t, 1004, "ls "+barks+"/datasets"); err != nil || strings.Contains(out, "images") {
+			if out, err := sh(t, uidOutsider, "ls "+barks+"/datasets"); err != nil || strings.Contains(out, "images") {
 				t.Errorf("another community sees the dataset: %q %v", out, err)
 			}
 			n.ok(uidAlice, "unshare", "resource:acme/cats/vision/datasets/images", "--community", "acme/cats")

@@ -14,7 +14,7 @@ func TestDemo(t *testing.T) {
 	n := startNode(t, nodeOpts{extra: []string{"--demo-mount", mnt}})
 	check := func() {
 		t.Helper()
-		if out, err := sh(t, 0, "ls "+mnt); err != nil || strings.Join(strings.Fields(out), " ") != "datasets s3 secrets" {
+		if out, err := sh(t, 0, "ls "+mnt); err != nil || strings.Join(strings.Fields(out), " ") != "aliases dataproc-templates datasets images models nodes s3 secrets" {
 			t.Errorf("ls mnt: %q %v", out, err)
 		}
 		if out, err := sh(t, uidAlice, "cat "+mnt+"/secrets/GREETING"); err != nil || out != "hello from sphere\n" {

@@ -68,7 +68,7 @@ func TestMountDecidesByUID(t *testing.T) {
 	p := newProject(t, "s3cr3t")
 	tok := filepath.Join(p.mnt, "secrets", "TOKEN")
 
-	if out, err := sh(t, 0, "ls "+p.mnt); err != nil || strings.Fields(out)[0] != "datasets" || !strings.Contains(out, "secrets") {
+	if out, err := sh(t, 0, "ls "+p.mnt); err != nil || strings.Fields(out)[0] != "aliases" || !strings.Contains(out, "secrets") {
 		t.Fatalf("ls of the mount as root: %q %v", out, err)
 	}
 	if out, err := sh(t, uidAlice, "cat "+tok); err != nil || out != "s3cr3t" {

@@ -3,6 +3,7 @@
 package api
 
 import (
+	"encoding/json"
 	"time"
 )
 
@@ -83,7 +84,20 @@ type Entity struct {
 	PublishedTo []string  `json:"published_to,omitempty"`
 	Members     []Binding `json:"members,omitempty"`
 	Size        int64     `json:"size,omitempty"`
-	Files       int       `json:"files,omitempty"` // datasets: how many files
+	Files       int       `json:"files,omitempty"` // datasets and models: how many files
+	// Spec is the descriptor of an image, node, alias, Data Proc template
+	// or model.
+	Spec json.RawMessage `json:"spec,omitempty"`
+	// Limits are a project's limits and what it uses of each (show only).
+	Limits []LimitUse `json:"limits,omitempty"`
+}
+
+// LimitUse is one limit of a project: what it uses, and the limit (nil:
+// none set).
+type LimitUse struct {
+	Name  string `json:"name"`
+	Used  int64  `json:"used"`
+	Limit *int64 `json:"limit"`
 }
 
 // Binding is a role binding.
@@ -106,6 +120,9 @@ type (
 		Ref         string            `json:"ref"`
 		Description string            `json:"description,omitempty"`
 		Settings    map[string]string `json:"settings,omitempty"`
+		// Spec is a resource's descriptor: images, nodes, aliases, Data
+		// Proc templates and models are created with this call.
+		Spec json.RawMessage `json:"spec,omitempty"`
 	}
 	RefReq struct {
 		Ref string `json:"ref"`
@@ -120,6 +137,8 @@ type (
 		Description *string           `json:"description,omitempty"`
 		Settings    map[string]string `json:"settings,omitempty"`
 		Unset       []string          `json:"unset,omitempty"`
+		// Spec replaces the descriptor fields it holds.
+		Spec json.RawMessage `json:"spec,omitempty"`
 	}
 	GrantReq struct {
 		Role      string `json:"role"`

@@ -12,7 +12,9 @@ import (
 	"github.com/sphere-sandbox/sphere/policy"
 )
 
-// datasets/NAME/...: the files of a dataset (SPEC §9).
+// datasets/NAME/...: the files of a dataset (SPEC §9); models/NAME/...:
+// the files of a model, stored and served alike, but never changed through
+// the mount (readOnlyKind), as a sealed dataset's.
 //
 // Who may do what:
 //   - see the tree (lookup, stat, list): view-resource on the dataset, which
@@ -84,7 +86,7 @@ func (t *Tree) datasetView(c Caller, res Resource) (datasetView, error) {
 	v.sealed = sealed
 	if !sealed {
 		v.use = t.may(c, t.onResource("getattr", res, policy.ActUseResource))
-		v.edit = !res.Published && t.may(c, t.onResource("getattr", res, policy.ActEditResource))
+		v.edit = !readOnlyHere(res) && t.may(c, t.onResource("getattr", res, policy.ActEditResource))
 	}
 	return v, nil
 }
@@ -123,14 +125,14 @@ func (v datasetView) attr(e DatasetEntry) Attr {
 }
 
 func (v datasetView) ref(path string, e DatasetEntry) Ref {
-	return Ref{Kind: KindDataset, Name: v.res.Name, ID: v.res.ID, Sub: path, File: !e.Dir, Ino: entryIno(v.res.ID, e.Ino)}
+	return Ref{Kind: v.res.Kind, Name: v.res.Name, ID: v.res.ID, Sub: path, File: !e.Dir, Ino: entryIno(v.res.ID, e.Ino)}
 }
 
 // datasetGateAttr is datasets/NAME for the caller, who may view it (resolve
 // has decided): writable for those who may change it now.
 func (t *Tree) datasetGateAttr(c Caller, res Resource) Attr {
 	write := false
-	if !res.Published && t.datasets != nil && t.may(c, t.onResource("getattr", res, policy.ActEditResource)) {
+	if !readOnlyHere(res) && t.datasets != nil && t.may(c, t.onResource("getattr", res, policy.ActEditResource)) {
 		sealed, _, err := t.datasets.DatasetInfo(res.ID)
 		write = err == nil && !sealed
 	}
@@ -138,11 +140,11 @@ func (t *Tree) datasetGateAttr(c Caller, res Resource) Attr {
 }
 
 // authorizeDatasetEdit decides changing path in the dataset res: a
-// published or sealed dataset is read-only whoever asks; otherwise policy
-// decides edit-resource. It returns the bytes the dataset may still grow
-// by (-1: no limit).
+// published or sealed dataset, or a model, is read-only whoever asks;
+// otherwise policy decides edit-resource. It returns the bytes the dataset
+// may still grow by (-1: no limit).
 func (t *Tree) authorizeDatasetEdit(c Caller, op string, res Resource, path string) (principal, int64, error) {
-	if res.Published {
+	if readOnlyHere(res) {
 		return principal{}, 0, ErrReadOnly
 	}
 	if t.datasets == nil {

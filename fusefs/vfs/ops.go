@@ -11,11 +11,12 @@ import (
 type class uint8
 
 const (
-	classRoot    class = iota
-	classKindDir       // datasets/, s3/, secrets/
-	classSecret        // secrets/NAME
-	classDataset       // datasets/NAME/ (the gate) and everything below it: dataset.go
-	classBucket        // s3/NAME/ (the gate) and everything below it: bucket.go
+	classRoot       class = iota
+	classKindDir          // datasets/, s3/, secrets/, images/, ...
+	classSecret           // secrets/NAME
+	classDescriptor       // images/NAME.json and the other descriptors: descriptor.go
+	classDataset          // datasets/NAME/ and models/NAME/ (the gate) and everything below: dataset.go
+	classBucket           // s3/NAME/ (the gate) and everything below it: bucket.go
 )
 
 func (r Ref) class() class {
@@ -26,7 +27,9 @@ func (r Ref) class() class {
 		return classKindDir
 	case r.Kind == KindSecret:
 		return classSecret
-	case r.Kind == KindDataset:
+	case isDescriptor(r.Kind):
+		return classDescriptor
+	case r.Kind == KindDataset || r.Kind == KindModel:
 		return classDataset
 	default:
 		return classBucket
@@ -166,6 +169,9 @@ func (t *Tree) attr(c Caller, r Ref, res Resource, h OpenFile) Attr {
 		if !res.Published && t.may(c, t.onResource("getattr", res, policy.ActEditResource)) {
 			a.Perm |= 0o200
 		}
+	case classDescriptor:
+		// Reading a descriptor is viewing it, which resolve has decided.
+		a.Perm, a.Size, a.Mtime = 0o444, int64(len(res.Descriptor)), res.Modified
 	}
 	return a
 }
@@ -246,7 +252,11 @@ func (t *Tree) Lookup(ctx context.Context, c Caller, dir Ref, name string) (Ref,
 		if _, err := t.resolve(c, "lookup", dir); err != nil {
 			return Ref{}, Attr{}, err
 		}
-		res, err := t.resolve(c, "lookup", Ref{Kind: dir.Kind, Name: name})
+		rname, ok := resourceName(dir.Kind, name)
+		if !ok {
+			return Ref{}, Attr{}, ErrNotFound
+		}
+		res, err := t.resolve(c, "lookup", Ref{Kind: dir.Kind, Name: rname})
 		if err != nil {
 			return Ref{}, Attr{}, err
 		}
@@ -291,7 +301,8 @@ func (t *Tree) Readdir(ctx context.Context, c Caller, dir Ref) ([]DirEntry, erro
 				continue
 			}
 			if t.may(c, t.onResource("readdir", res, policy.ActViewResource)) {
-				es = append(es, DirEntry{Name: res.Name, Ref: Ref{Kind: res.Kind, Name: res.Name, ID: res.ID}})
+				r := Ref{Kind: res.Kind, Name: res.Name, ID: res.ID}
+				es = append(es, DirEntry{Name: r.entryName(), Ref: r})
 			}
 		}
 		return es, nil
@@ -326,6 +337,8 @@ func (t *Tree) Access(ctx context.Context, c Caller, r Ref, mask uint32) error {
 	case classKindDir:
 		switch {
 		case mask&MayWrite == 0: // resolve has checked the right to view
+		case readOnlyKind(r.Kind):
+			err = ErrReadOnly
 		case !creatable(r.Kind):
 			err = ErrDenied
 		default:
@@ -343,6 +356,13 @@ func (t *Tree) Access(ctx context.Context, c Caller, r Ref, mask uint32) error {
 		if mask&MayRead != 0 {
 			_, err = t.authorize(c, t.onResource("access", res, policy.ActUseResource))
 		}
+	case classDescriptor:
+		switch {
+		case mask&MayWrite != 0:
+			err = ErrReadOnly
+		case mask&MayExec != 0:
+			err = ErrDenied
+		} // reading is viewing, which resolve has decided
 	}
 	return err
 }
@@ -350,7 +370,7 @@ func (t *Tree) Access(ctx context.Context, c Caller, r Ref, mask uint32) error {
 // authorizeEdit decides changing res: a published resource is read-only
 // here whoever asks; otherwise policy decides edit-resource.
 func (t *Tree) authorizeEdit(c Caller, op string, res Resource) (principal, error) {
-	if res.Published {
+	if readOnlyHere(res) {
 		return principal{}, ErrReadOnly
 	}
 	return t.authorize(c, t.onResource(op, res, policy.ActEditResource))
@@ -381,6 +401,8 @@ func (t *Tree) authorizeNew(c Caller, op, kind, name string) (principal, error) 
 func (t *Tree) Open(ctx context.Context, c Caller, r Ref, m OpenMode) (OpenFile, error) {
 	switch r.class() {
 	case classSecret:
+	case classDescriptor:
+		return t.descriptorOpen(c, r, m)
 	case classDataset:
 		return t.datasetOpen(ctx, c, r, m)
 	case classBucket:
@@ -425,7 +447,7 @@ func (t *Tree) Create(ctx context.Context, c Caller, dir Ref, name string, m Ope
 	case classBucket:
 		return t.bucketCreate(ctx, c, dir, name, m)
 	}
-	if _, err := t.resolve(c, "create", dir); err != nil {
+	if err := t.resolveToChange(c, "create", dir); err != nil {
 		return Ref{}, Attr{}, nil, err
 	}
 	if dir.class() != classKindDir || dir.Kind != KindSecret {
@@ -468,7 +490,7 @@ func (t *Tree) Mkdir(ctx context.Context, c Caller, dir Ref, name string) (Ref, 
 	case classBucket:
 		return t.bucketMkdir(ctx, c, dir, name)
 	}
-	if _, err := t.resolve(c, "mkdir", dir); err != nil {
+	if err := t.resolveToChange(c, "mkdir", dir); err != nil {
 		return Ref{}, Attr{}, err
 	}
 	if dir.class() != classKindDir || dir.Kind != KindDataset {
@@ -503,7 +525,7 @@ func (t *Tree) Unlink(ctx context.Context, c Caller, dir Ref, name string) error
 	case classBucket:
 		return t.bucketRemove(ctx, c, "unlink", dir, name)
 	}
-	if _, err := t.resolve(c, "unlink", dir); err != nil {
+	if err := t.resolveToChange(c, "unlink", dir); err != nil {
 		return err
 	}
 	if dir.class() != classKindDir || dir.Kind != KindSecret {
@@ -523,7 +545,7 @@ func (t *Tree) Rmdir(ctx context.Context, c Caller, dir Ref, name string) error 
 	case classBucket:
 		return t.bucketRemove(ctx, c, "rmdir", dir, name)
 	}
-	if _, err := t.resolve(c, "rmdir", dir); err != nil {
+	if err := t.resolveToChange(c, "rmdir", dir); err != nil {
 		return err
 	}
 	if dir.class() != classKindDir || dir.Kind != KindDataset {
@@ -532,12 +554,24 @@ func (t *Tree) Rmdir(ctx context.Context, c Caller, dir Ref, name string) error 
 	return t.remove(ctx, c, "rmdir", Ref{Kind: KindDataset, Name: name})
 }
 
+// resolveToChange resolves dir, where the caller asks to add or remove an
+// entry: a kind directory of what the mount never changes is ErrReadOnly.
+func (t *Tree) resolveToChange(c Caller, op string, dir Ref) error {
+	if _, err := t.resolve(c, op, dir); err != nil {
+		return err
+	}
+	if dir.class() == classKindDir && readOnlyKind(dir.Kind) {
+		return ErrReadOnly
+	}
+	return nil
+}
+
 func (t *Tree) remove(ctx context.Context, c Caller, op string, r Ref) error {
 	res, err := t.resolve(c, op, r)
 	if err != nil {
 		return err
 	}
-	if res.Published {
+	if readOnlyHere(res) {
 		return ErrReadOnly
 	}
 	p, err := t.authorize(c, t.onResource(op, res, policy.ActDeleteResource))
@@ -577,8 +611,15 @@ func (t *Tree) Rename(ctx context.Context, c Caller, dir Ref, name string, newDi
 		if _, err := t.resolve(c, "rename", dir); err != nil {
 			return Ref{}, err
 		}
-		if _, err := t.resolve(c, "rename", Ref{Kind: dir.Kind, Name: name}); err != nil {
+		rname, ok := resourceName(dir.Kind, name)
+		if !ok {
+			return Ref{}, ErrNotFound
+		}
+		if _, err := t.resolve(c, "rename", Ref{Kind: dir.Kind, Name: rname}); err != nil {
 			return Ref{}, err
+		}
+		if readOnlyKind(dir.Kind) {
+			return Ref{}, ErrReadOnly
 		}
 		return Ref{}, ErrCrossDevice
 	default:
@@ -636,6 +677,8 @@ func (t *Tree) Setattr(ctx context.Context, c Caller, r Ref, h OpenFile, s SetAt
 	case s.Mode || s.Owner:
 		return Attr{}, ErrNotPermitted
 	case !s.SetSize && !s.Times:
+	case r.class() == classDescriptor:
+		return Attr{}, ErrReadOnly
 	case r.class() != classSecret:
 		return Attr{}, ErrNotPermitted // the directories' sizes and times are the tree's
 	case s.SetSize && h != nil:

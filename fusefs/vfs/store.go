@@ -11,16 +11,40 @@ import (
 // Kinds of resources, as Store takes them and as the tree shows them: each
 // kind has one directory at the root of the mount.
 const (
-	KindDataset = "dataset" // datasets/NAME/
-	KindSecret  = "secret"  // secrets/NAME
-	KindS3      = "s3"      // s3/NAME/
+	KindDataset          = "dataset"           // datasets/NAME/
+	KindSecret           = "secret"            // secrets/NAME
+	KindS3               = "s3"                // s3/NAME/
+	KindModel            = "model"             // models/NAME/: files, served like a dataset's, never written here
+	KindImage            = "image"             // images/NAME.json: a descriptor
+	KindNode             = "node"              // nodes/NAME.json
+	KindAlias            = "alias"             // aliases/NAME.json
+	KindDataprocTemplate = "dataproc-template" // dataproc-templates/NAME.json
 )
+
+// isDescriptor reports whether resources of kind are shown as one
+// read-only file each, their descriptor (Resource.Descriptor).
+func isDescriptor(kind string) bool {
+	switch kind {
+	case KindImage, KindNode, KindAlias, KindDataprocTemplate:
+		return true
+	}
+	return false
+}
+
+// readOnlyKind reports whether the mount never changes resources of kind,
+// whoever asks: descriptors, and models, whose files come with `sphere
+// model create`. Their directories refuse every change with ErrReadOnly.
+func readOnlyKind(kind string) bool { return isDescriptor(kind) || kind == KindModel }
+
+// readOnlyHere reports whether res is read-only in this mount whoever asks:
+// published into the project, or of a read-only kind.
+func readOnlyHere(res Resource) bool { return res.Published || readOnlyKind(res.Kind) }
 
 // Resource is a resource as the tree needs it. The daemon fills it from the
 // replicated state; it never carries a secret's value.
 type Resource struct {
 	ID        policy.ID
-	Kind      string    // KindDataset, KindSecret or KindS3
+	Kind      string    // one of the Kind constants
 	Name      string    // unique among the resources of its kind visible in a project
 	Project   policy.ID // the owning project
 	Published bool      // reached through a publication into this project's community (read-only here)
@@ -29,6 +53,9 @@ type Resource struct {
 	// Active: an S3 connector that is activated. Only active connectors
 	// are shown (s3/NAME/); the tree treats an inactive one as absent.
 	Active bool
+	// Descriptor is the content of a descriptor kind's file: JSON, no
+	// secret in it.
+	Descriptor []byte
 }
 
 // Store is what the tree needs from the daemon. The daemon implements it over
@@ -119,9 +146,11 @@ var (
 	ErrIsDir = errors.New("is a directory")
 	// ErrNotEmpty: removing a directory that holds something (ENOTEMPTY).
 	ErrNotEmpty = errors.New("directory not empty")
-	// ErrNoSpace: a write would take a dataset past its size limit
-	// (ENOSPC). The tree refuses the write itself; the daemon refuses a
-	// commit that would, in case several writers raced.
+	// ErrNoSpace: a write would take a dataset past its size limit, or its
+	// project past its storage limit; or a new resource would exceed the
+	// project's limit on their number (ENOSPC). The tree refuses a write
+	// itself; the daemon refuses a commit that would, in case several
+	// writers raced.
 	ErrNoSpace = errors.New("dataset size limit reached")
 	// ErrUnavailable: the place the data lives (MinIO, the blob store) did
 	// not answer, or not in time (EIO, with a log line saying why).

@@ -6,20 +6,27 @@
 //
 // The tree of a project:
 //
+//	aliases/NAME.json             descriptors, one read-only JSON file per
+//	dataproc-templates/NAME.json  resource (descriptor.go): the project's own
+//	images/NAME.json              and those published to its community
+//	nodes/NAME.json
 //	datasets/NAME/   the project's datasets and those published to its community
+//	models/NAME/     its models' and checkpoints' files, read-only (own or published)
 //	s3/NAME/         its S3 connectors (own or published)
 //	secrets/NAME     one file per secret; its content is the value
 //
 // Every operation passes the caller (the uid and gid the kernel reports) and
 // is decided by policy through one checkpoint, Tree.authorize. The contents
-// of datasets and buckets come from the Datasets and Buckets the tree is
-// given (data.go); dataset.go and bucket.go serve them.
+// of datasets, models and buckets come from the Datasets and Buckets the
+// tree is given (data.go); dataset.go and bucket.go serve them (a model's
+// files are stored like a dataset's, and served by the same code).
 //
 // Caching. What a caller is shown depends on who asks, and a role can be
 // revoked at any moment, so the kernel is told to keep nothing (Attr.Timeout
 // 0) — except below two gates, where the tree can do better:
 //
-//   - below datasets/NAME/ of a sealed dataset, whose contents never change,
+//   - below datasets/NAME/ of a sealed dataset (or models/NAME/ of a sealed
+//     model), whose contents never change,
 //     entries and attributes are kept for sealedTimeout; below s3/NAME/ for
 //     bucketTimeout, as objects change only now and then;
 //   - what is kept there is the same for every caller (owned by root, the
@@ -44,6 +51,7 @@ package vfs
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/sphere-sandbox/sphere/policy"
@@ -70,10 +78,18 @@ const (
 // dirs are the directories at the root, in listing order, and the kind of
 // resource each holds.
 var dirs = []struct{ name, kind string }{
+	{"aliases", KindAlias},
+	{"dataproc-templates", KindDataprocTemplate},
 	{"datasets", KindDataset},
+	{"images", KindImage},
+	{"models", KindModel},
+	{"nodes", KindNode},
 	{"s3", KindS3},
 	{"secrets", KindSecret},
 }
+
+// descriptorExt ends the name of a descriptor's file.
+const descriptorExt = ".json"
 
 // Tree is one mounted project. It keeps no state about callers or decisions:
 // every operation asks the Store, so a change in the store (a revoked role,
@@ -130,13 +146,35 @@ type Ref struct {
 // Root is the Ref of the tree's root.
 var Root = Ref{}
 
-// IsDir reports whether the node is a directory: everything but a secret
-// and the files in datasets and buckets.
+// IsDir reports whether the node is a directory: everything but a secret,
+// a descriptor and the files in datasets, models and buckets.
 func (r Ref) IsDir() bool {
 	if r.Sub != "" {
 		return !r.File
 	}
-	return r.Kind != KindSecret || r.Name == ""
+	return r.Name == "" || r.Kind != KindSecret && !isDescriptor(r.Kind)
+}
+
+// Dataset reports whether the node is a dataset's or a model's directory
+// (the gate) or below it: both are served by the same code.
+func (r Ref) Dataset() bool { return r.class() == classDataset }
+
+// entryName is the name of the resource r in its kind directory: a
+// descriptor's file is NAME.json.
+func (r Ref) entryName() string {
+	if isDescriptor(r.Kind) {
+		return r.Name + descriptorExt
+	}
+	return r.Name
+}
+
+// resourceName is the name of the resource the entry name of a kind
+// directory stands for, if it stands for one.
+func resourceName(kind, entry string) (string, bool) {
+	if isDescriptor(kind) {
+		return strings.CutSuffix(entry, descriptorExt)
+	}
+	return entry, true
 }
 
 // Path is the node's path inside the mount, "." for the root.
@@ -147,7 +185,7 @@ func (r Ref) Path() string {
 	case r.Name == "":
 		return dirName(r.Kind)
 	case r.Sub == "":
-		return dirName(r.Kind) + "/" + r.Name
+		return dirName(r.Kind) + "/" + r.entryName()
 	default:
 		return dirName(r.Kind) + "/" + r.Name + "/" + r.Sub
 	}

@@ -112,7 +112,7 @@ func TestCheckpoint(t *testing.T) {
 		{"root listed by a viewer", bob, readdir(vfs.Root), nil},
 		{"root listed by the unregistered", anon, readdir(vfs.Root), vfs.ErrDenied},
 		{"root looked into by the unregistered", anon, lookup(vfs.Root, "secrets"), vfs.ErrDenied},
-		{"no other directory at the root", alice, lookup(vfs.Root, "models"), vfs.ErrNotFound},
+		{"no other directory at the root", alice, lookup(vfs.Root, "notebooks"), vfs.ErrNotFound},
 		{"secrets/ listed by a viewer", bob, readdir(secrets), nil},
 		{"secrets/ listed by the unregistered", anon, readdir(secrets), vfs.ErrDenied},
 		{"secret looked up by a viewer", bob, lookup(secrets, "TOKEN"), nil},
@@ -156,7 +156,7 @@ func TestCheckpoint(t *testing.T) {
 		{"dataset that exists", alice, mkdir(datasets, "cats"), vfs.ErrExists},
 		{"directory in secrets/", alice, mkdir(secrets, "dir"), vfs.ErrNotPermitted},
 		{"directory in s3/", alice, mkdir(s3dir, "other"), vfs.ErrNotPermitted},
-		{"directory at the root", alice, mkdir(vfs.Root, "models"), vfs.ErrNotPermitted},
+		{"directory at the root", alice, mkdir(vfs.Root, "notebooks"), vfs.ErrNotPermitted},
 		{"directory in a published dataset", alice, mkdir(dataset("dogs"), "x"), vfs.ErrReadOnly},
 		{"developer deletes a dataset", alice, rmdir(datasets, "cats"), nil},
 		{"viewer deletes a dataset", bob, rmdir(datasets, "cats"), vfs.ErrDenied},
@@ -276,7 +276,7 @@ func TestListingShowsWhatTheCallerMayView(t *testing.T) {
 		dir    vfs.Ref
 		want   []string
 	}{
-		{alice, vfs.Root, []string{"datasets", "s3", "secrets"}},
+		{alice, vfs.Root, []string{"aliases", "dataproc-templates", "datasets", "images", "models", "nodes", "s3", "secrets"}},
 		{alice, secrets, []string{"HIDDEN", "SHARED", "TOKEN"}},
 		{bob, secrets, []string{"HIDDEN", "SHARED", "TOKEN"}},
 		{carol, secrets, []string{"TOKEN"}},

@@ -134,6 +134,15 @@ func (s *Store) add(kind, name string, published bool) policy.ID {
 	return s.nextID
 }
 
+// SetDescriptor gives the resource kind/name the descriptor content.
+func (s *Store) SetDescriptor(kind, name string, content []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.res[key{kind, name}]
+	r.Descriptor = bytes.Clone(content)
+	s.res[key{kind, name}] = r
+}
+
 // SetActive activates or deactivates the connector name.
 func (s *Store) SetActive(name string, active bool) {
 	s.mu.Lock()
