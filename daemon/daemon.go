@@ -179,11 +179,17 @@ func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
 	for name, h := range d.clusterRoutes() {
 		d.methods[name] = h
 	}
-	l, err := listenUnix(cfg.Socket)
+	// Bound now, so a second daemon on the same socket fails at once; served
+	// last, so a caller who gets an answer finds the mounts in place.
+	local, err := listenUnix(cfg.Socket)
 	if err != nil {
 		return nil, err
 	}
-	d.serve(l)
+	defer func() {
+		if err != nil {
+			local.Close()
+		}
+	}()
 	if cfg.APIAddr != "" {
 		tl, err := net.Listen("tcp", cfg.APIAddr)
 		if err != nil {
@@ -199,6 +205,7 @@ func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
 	if err := d.mounts.restore(ctx, cfg.Mounts); err != nil {
 		return nil, err
 	}
+	d.serve(local)
 	d.log.Info("sphere is serving", "socket", cfg.Socket, "node", cfg.NodeID, "raft", cfg.RaftAddr, "first_start", firstStart)
 	return d, nil
 }
