@@ -19,15 +19,15 @@ func cmdRole() *cli.Command {
 		Name:  "role",
 		Usage: "role bindings: a principal's role on an entity and everything under it",
 		Subcommands: []*cli.Command{
-			{Name: "grant", Usage: "bind a role", ArgsUsage: "ROLE", Flags: []cli.Flag{toFlag, onFlag}, Action: roleChange(api.MRoleGrant, "granted")},
+			{Name: "grant", Usage: "bind a role", ArgsUsage: "ROLE", Flags: []cli.Flag{toFlag, onFlag}, Action: roleChange(api.MRoleGrant, "granted", "to")},
 			{Name: "revoke", Usage: "remove a binding", ArgsUsage: "ROLE", Flags: []cli.Flag{
-				&cli.StringFlag{Name: "from", Aliases: []string{"to"}, Required: true, Usage: toFlag.Usage}, onFlag}, Action: roleChange(api.MRoleRevoke, "revoked")},
+				&cli.StringFlag{Name: "from", Aliases: []string{"to"}, Required: true, Usage: toFlag.Usage}, onFlag}, Action: roleChange(api.MRoleRevoke, "revoked", "from")},
 			{Name: "list", Usage: "list the bindings on an entity", Flags: []cli.Flag{onFlag}, Action: roleList},
 		},
 	}
 }
 
-func roleChange(method, done string) cli.ActionFunc {
+func roleChange(method, done, prep string) cli.ActionFunc {
 	return func(c *cli.Context) error {
 		a, err := args(c, "ROLE")
 		if err != nil {
@@ -42,7 +42,7 @@ func roleChange(method, done string) cli.ActionFunc {
 			return err
 		}
 		return output(c, req, func(w io.Writer) {
-			fmt.Fprintf(w, "%s %s to %s on %s\n", done, req.Role, req.Principal, req.On)
+			fmt.Fprintf(w, "%s %s %s %s on %s\n", done, req.Role, prep, req.Principal, req.On)
 		})
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/sphere-sandbox/sphere/cluster"
 	"github.com/sphere-sandbox/sphere/daemon/api"
@@ -55,11 +57,7 @@ func (t treeStore) Resources(project policy.ID, kind string) []vfs.Resource {
 }
 
 func sortResources(rs []vfs.Resource) {
-	for i := 1; i < len(rs); i++ {
-		for j := i; j > 0 && rs[j].Name < rs[j-1].Name; j-- {
-			rs[j], rs[j-1] = rs[j-1], rs[j]
-		}
-	}
+	slices.SortFunc(rs, func(a, b vfs.Resource) int { return strings.Compare(a.Name, b.Name) })
 }
 
 func (t treeStore) resourceOf(s *cluster.State, e *cluster.Entity, published bool) vfs.Resource {

@@ -93,6 +93,9 @@ func TestServerStalled(t *testing.T) {
 	s, b := setup(t, func(c *Config) { c.Timeout = failTimeout; c.Logger = logs.logger() })
 	put(t, s, "obj", randomBytes(12, 3*chunkSize))
 	put(t, s, "small", []byte("x"))
+	// Never listed before the stall: a fresh listing answers its Stat for a
+	// second, and this must reach the stalled server.
+	put(t, s, "unlisted/small", []byte("x"))
 	ctx := context.Background()
 	r, err := b.Open(ctx, "obj")
 	if err != nil {
@@ -111,7 +114,7 @@ func TestServerStalled(t *testing.T) {
 
 	s.Pause()
 	t.Cleanup(s.Resume)
-	within(t, "Stat", func() error { _, err := b.Stat(ctx, "small"); return err })
+	within(t, "Stat", func() error { _, err := b.Stat(ctx, "unlisted/small"); return err })
 	within(t, "List", func() error { _, err := b.List(ctx, ""); return err })
 	within(t, "Open", func() error { _, err := b.Open(ctx, "small"); return err })
 	within(t, "sequential ReadAt", func() error {
