@@ -21,7 +21,10 @@ func cmdSecret() *cli.Command {
 					&cli.StringFlag{Name: "from-file", Usage: "read the value from this file"},
 					&cli.BoolFlag{Name: "replace", Usage: "replace the value if the secret exists"},
 				},
-				Action: secretCreate},
+				Action: secretPut(false)},
+			{Name: "set", Usage: "replace a secret's value (from stdin or --from-file)", ArgsUsage: "ORG/C/P NAME",
+				Flags:  []cli.Flag{&cli.StringFlag{Name: "from-file", Usage: "read the value from this file"}},
+				Action: secretPut(true)},
 			{Name: "list", Usage: "list a project's secrets (names only)", ArgsUsage: "ORG/C/P", Action: secretList},
 			{Name: "show", Usage: "show a secret's metadata (never its value)", ArgsUsage: "ORG/C/P NAME", Action: secretShow},
 			{Name: "delete", Usage: "delete a secret", ArgsUsage: "ORG/C/P NAME", Action: secretDelete},
@@ -29,11 +32,25 @@ func cmdSecret() *cli.Command {
 	}
 }
 
-func secretCreate(c *cli.Context) error {
-	a, err := args(c, "ORG/C/P", "NAME")
-	if err != nil {
-		return err
+// secretPut creates a secret, or with replace sets the value of one that
+// must exist (create --replace creates or replaces).
+func secretPut(replace bool) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		a, err := args(c, "ORG/C/P", "NAME")
+		if err != nil {
+			return err
+		}
+		if replace {
+			var e api.Entity
+			if err := call(c, api.MShow, api.RefReq{Ref: secretRef(a)}, &e); err != nil {
+				return err
+			}
+		}
+		return putValue(c, a, replace || c.Bool("replace"))
 	}
+}
+
+func putValue(c *cli.Context, a []string, replace bool) error {
 	in := io.Reader(os.Stdin)
 	if f := c.String("from-file"); f != "" {
 		file, err := os.Open(f)
@@ -51,7 +68,7 @@ func secretCreate(c *cli.Context) error {
 		return usagef("the value is larger than %d bytes, the limit for a secret", daemon.MaxSecretSize)
 	}
 	var e api.Entity
-	if err := call(c, api.MSecretPut, api.SecretPutReq{Project: a[0], Name: a[1], Value: value, Replace: c.Bool("replace")}, &e); err != nil {
+	if err := call(c, api.MSecretPut, api.SecretPutReq{Project: a[0], Name: a[1], Value: value, Replace: replace}, &e); err != nil {
 		return err
 	}
 	return printEntity(c, e)

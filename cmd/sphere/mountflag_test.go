@@ -36,3 +36,22 @@ func TestServerMountFlag(t *testing.T) {
 		t.Errorf("a malformed --mount: %v", err)
 	}
 }
+
+// `secret set` replaces the value of an existing secret and refuses a
+// missing one; `secret create` refuses an existing one.
+func TestSecretSet(t *testing.T) {
+	p := newProject(t, "old")
+	runAsOK(t, p.node, uidAlice, []byte("new"), "secret", "set", projectPath, "TOKEN")
+	if out, err := sh(t, uidAlice, "cat "+p.mnt+"/secrets/TOKEN"); err != nil || out != "new" {
+		t.Errorf("after set: %q %v", out, err)
+	}
+	if _, errOut, code := runAs(t, uidAlice, []byte("x"), "--socket", p.socket, "secret", "set", projectPath, "MISSING"); code != 4 || !strings.Contains(errOut, "not found") {
+		t.Errorf("set of a missing secret: exit %d %s", code, errOut)
+	}
+	if _, errOut, code := runAs(t, uidAlice, []byte("x"), "--socket", p.socket, "secret", "create", projectPath, "TOKEN"); code != 5 || !strings.Contains(errOut, "already exists") {
+		t.Errorf("create over an existing secret: exit %d %s", code, errOut)
+	}
+	if _, errOut, code := runAs(t, uidBob, []byte("x"), "--socket", p.socket, "secret", "set", projectPath, "TOKEN"); code != 3 {
+		t.Errorf("a viewer sets a secret: exit %d %s", code, errOut)
+	}
+}
