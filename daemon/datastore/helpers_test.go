@@ -308,3 +308,16 @@ func cacheDiskBytes(t testing.TB, dir string) (rounded, blocks int64) {
 	}
 	return rounded, blocks
 }
+
+// waitCached waits until every chunk of refs is in the cache: chunks are
+// written to it after the reader has its bytes, in the background.
+func waitCached(t testing.TB, s *Store, refs []ChunkRef) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !s.Cached(refs) {
+		if time.Now().After(deadline) {
+			t.Fatal("chunks not cached within 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

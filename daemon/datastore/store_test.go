@@ -426,6 +426,7 @@ func TestTruncatedCacheFile(t *testing.T) {
 	if _, err := readSeq(r, int64(len(data)), chunk); err != nil {
 		t.Fatal(err)
 	}
+	waitCached(t, s, refs)
 	before := cb.gets.Load()
 	if err := os.Truncate(s.path(chunkKey(refs[1].Hash)), chunk/2); err != nil {
 		t.Fatal(err)
