@@ -378,6 +378,7 @@ func TestUncleanRestartVerifiesCache(t *testing.T) {
 	if _, err := readSeq(s1.Open(refs, int64(len(data))), int64(len(data)), 1<<20); err != nil {
 		t.Fatal(err)
 	}
+	waitCached(t, s1, refs)
 	f, err := s1.LocalFile(context.Background(), refs, int64(len(data)))
 	if err != nil {
 		t.Fatal(err)
