@@ -255,7 +255,7 @@ func applyCreate(s *State, c *Command) (policy.ID, error) {
 	}
 	s.NextID++
 	s.Entities[e.ID] = e
-	s.children[keyOf(e)] = e.ID
+	s.link(e)
 	if role, ok := creatorRole[e.Kind]; ok && c.Actor != policy.Anonymous {
 		r, err := policy.ParseRole(role)
 		mustPolicy(err)
@@ -361,20 +361,10 @@ func applyDelete(s *State, c *Command) (policy.ID, error) {
 	return e.ID, nil
 }
 
-func (s *State) allChildren(parent policy.ID) []*Entity {
-	var out []*Entity
-	for k, id := range s.children {
-		if k.parent == parent {
-			out = append(out, s.Entities[id])
-		}
-	}
-	return out
-}
-
 // forget drops an entity the policy index has already removed.
 func (s *State) forget(e *Entity) {
 	delete(s.Datasets, e.ID)
-	delete(s.children, keyOf(e))
+	s.unlink(e)
 	delete(s.Entities, e.ID)
 }
 

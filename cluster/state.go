@@ -82,9 +82,12 @@ type State struct {
 	// Bindings and publications live only in the policy index, which is
 	// their single source of truth; snapshots read them back from it.
 	children map[childKey]policy.ID
-	byUID    map[uint32]policy.ID
-	byName   map[string]policy.ID
-	index    *policy.Index
+	// kids lists each entity's children, so listing one directory of a
+	// mount does not scan every entity of every organization.
+	kids   map[policy.ID]map[policy.ID]struct{}
+	byUID  map[uint32]policy.ID
+	byName map[string]policy.ID
+	index  *policy.Index
 }
 
 // NewState returns an empty state holding only the well-known entities.
@@ -104,6 +107,7 @@ func NewState() *State {
 // bindings and publications; it runs after a snapshot is restored.
 func (s *State) rebuild(bindings []BindingRecord, pubs []Publication) {
 	s.children = map[childKey]policy.ID{}
+	s.kids = map[policy.ID]map[policy.ID]struct{}{}
 	s.byUID = map[uint32]policy.ID{0: policy.Bootstrap}
 	s.byName = map[string]policy.ID{"root": policy.Bootstrap}
 	if s.index == nil {
@@ -118,7 +122,7 @@ func (s *State) rebuild(bindings []BindingRecord, pubs []Publication) {
 	}
 	// Parents before children: IDs grow with creation order.
 	for _, e := range s.sortedEntities() {
-		s.children[keyOf(e)] = e.ID
+		s.link(e)
 		mustPolicy(s.index.PutEntity(policyEntity(e)))
 		if e.Kind == policy.KindServiceAccount {
 			mustPolicy(s.index.PutPrincipal(policy.Principal{ID: e.ID, Kind: policy.PrincipalServiceAccount, Name: e.Name}))
@@ -181,13 +185,40 @@ func (s *State) Child(parent policy.ID, kind policy.Kind, typ, name string) (*En
 // resources; "" for all types), sorted by name.
 func (s *State) Children(parent policy.ID, kind policy.Kind, typ string) []*Entity {
 	var out []*Entity
-	for k, id := range s.children {
-		if k.parent == parent && k.kind == kind && (typ == "" || k.typ == typ) {
-			out = append(out, s.Entities[id])
+	for id := range s.kids[parent] {
+		if e := s.Entities[id]; e.Kind == kind && (typ == "" || e.Type == typ) {
+			out = append(out, e)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// allChildren lists every child of an entity, oldest first, so what the
+// dispatcher reports about them is the same on every node.
+func (s *State) allChildren(parent policy.ID) []*Entity {
+	var out []*Entity
+	for id := range s.kids[parent] {
+		out = append(out, s.Entities[id])
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// link records a new entity in the name and parent indexes.
+func (s *State) link(e *Entity) {
+	s.children[keyOf(e)] = e.ID
+	if s.kids[e.Parent] == nil {
+		s.kids[e.Parent] = map[policy.ID]struct{}{}
+	}
+	s.kids[e.Parent][e.ID] = struct{}{}
+}
+
+// unlink drops an entity from the name and parent indexes.
+func (s *State) unlink(e *Entity) {
+	delete(s.children, keyOf(e))
+	delete(s.kids[e.Parent], e.ID)
+	delete(s.kids, e.ID)
 }
 
 // UserByUID maps a uid to its user principal; policy.Bootstrap for uid 0.
