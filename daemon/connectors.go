@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -141,9 +140,6 @@ type cachedBucket struct {
 	secret   time.Time
 	b        *s3mount.Bucket
 }
-
-// errInactive is a connector that is not activated: its folder is absent.
-var errInactive = errors.New("connector is not activated")
 
 func (bc *bucketCache) get(ctx context.Context, id policy.ID) (*s3mount.Bucket, error) {
 	var cfg s3mount.Config

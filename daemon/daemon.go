@@ -71,6 +71,9 @@ var (
 	// ErrNoLeader is a write or linearizable read this node could not get
 	// to a leader: it is cut off from a majority, or the majority is down.
 	ErrNoLeader = errors.New("no leader")
+	// errInactive is a connector that is not activated: its folder is
+	// absent from mounts.
+	errInactive = errors.New("connector is not activated")
 )
 
 // Daemon is a running sphere server.

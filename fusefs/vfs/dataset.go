@@ -184,9 +184,6 @@ func (t *Tree) datasetNode(c Caller, op string, r Ref, h OpenFile) (Resource, Da
 	return res, e, err
 }
 
-// errUnlinked: datasetNode found a file only through the handle open on it.
-var errUnlinked = errors.New("unlinked")
-
 func (t *Tree) datasetGetattr(c Caller, r Ref, h OpenFile) (Attr, error) {
 	res, e, err := t.datasetNode(c, "getattr", r, h)
 	unlinked := err == errUnlinked

@@ -155,4 +155,8 @@ var (
 	// ErrUnavailable: the place the data lives (MinIO, the blob store) did
 	// not answer, or not in time (EIO, with a log line saying why).
 	ErrUnavailable = errors.New("storage unavailable")
+
+	// errUnlinked: datasetNode found a file only through the handle open on
+	// it; never returned to the adapter.
+	errUnlinked = errors.New("unlinked")
 )
