@@ -83,7 +83,7 @@ func fillAttr(out *fuse.Attr, r vfs.Ref, a vfs.Attr) {
 // (0 unless they are the same for every caller, see vfs).
 func fillEntry(out *fuse.EntryOut, r vfs.Ref, a vfs.Attr) {
 	fillAttr(&out.Attr, r, a)
-	out.SetEntryTimeout(a.Timeout)
+	out.SetEntryTimeout(max(a.Timeout, a.EntryTimeout))
 	out.SetAttrTimeout(a.Timeout)
 }
 

@@ -244,7 +244,9 @@ func (t *Tree) Lookup(ctx context.Context, c Caller, dir Ref, name string) (Ref,
 		for _, d := range dirs {
 			if d.name == name {
 				r := Ref{Kind: d.kind}
-				return r, t.attr(c, r, Resource{}, nil), nil
+				a := t.attr(c, r, Resource{}, nil)
+				a.EntryTimeout = sealedTimeout
+				return r, a, nil
 			}
 		}
 		return Ref{}, Attr{}, ErrNotFound

@@ -222,6 +222,12 @@ type Attr struct {
 	// attributes and answer any caller from them: 0 unless they are the
 	// same for every caller (see the package comment).
 	Timeout time.Duration
+	// EntryTimeout, when longer, is how long the kernel may keep the name
+	// alone (its attributes still follow Timeout). The fixed folders at the
+	// root exist for everyone; what a caller may see is decided below them,
+	// at the gates, so keeping their names saves a round trip per path walk
+	// and tells nobody anything.
+	EntryTimeout time.Duration
 }
 
 // principal is who a caller is to policy.
