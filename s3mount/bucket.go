@@ -174,7 +174,12 @@ func (b *Bucket) ReadOnly() bool { return b.readOnly }
 // a file; a prefix "path/" with objects under it, or a "path/" marker
 // object, is a directory. Where a key and a prefix share a name, the file
 // wins, here and in List. Answers come from a cached listing of the parent
-// when there is one.
+// when there is one, or from the head a recent Stat fetched.
+//
+// A file is looked up with a GET of its head rather than a HEAD: the
+// answer costs the same, and the kernel's LOOKUP is almost always followed
+// by an OPEN, which then needs no request of its own (see Open). Reading
+// a small file is one request, as with a fetch by minio-go.
 func (b *Bucket) Stat(ctx context.Context, path string) (Entry, error) {
 	if err := b.checkPath("stat", path); err != nil {
 		return Entry{}, err
@@ -189,6 +194,9 @@ func (b *Bucket) Stat(ctx context.Context, path string) (Entry, error) {
 		}
 		return Entry{}, b.errorf("stat", path, ErrNotFound, "")
 	}
+	if h := b.cache.head(path); h != nil {
+		return h.entry, nil
+	}
 	ctx, cancel := b.opContext(ctx)
 	defer cancel()
 	return b.statRemote(ctx, "stat", path)
@@ -196,14 +204,17 @@ func (b *Bucket) Stat(ctx context.Context, path string) (Entry, error) {
 
 // statRemote asks S3 about path: first as a key, then as a prefix.
 func (b *Bucket) statRemote(ctx context.Context, op, path string) (Entry, error) {
-	_, name := splitPath(path)
-	info, err := b.s3.StatObject(ctx, b.name, path, minio.StatObjectOptions{})
+	gen := b.cache.generation()
+	start := time.Now()
+	e, head, err := b.readHead(ctx, op, path)
 	if err == nil {
-		return Entry{Name: name, Size: info.Size, ModTime: info.LastModified, ETag: info.ETag}, nil
+		b.cache.putHead(path, gen, start, e, head)
+		return e, nil
 	}
-	if err := b.fail(ctx, op, path, err, false); !errors.Is(err, ErrNotFound) {
+	if !errors.Is(err, ErrNotFound) {
 		return Entry{}, err
 	}
+	_, name := splitPath(path)
 	isDir, err := b.anyUnder(ctx, op, path+"/", false)
 	if err != nil {
 		return Entry{}, err

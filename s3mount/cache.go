@@ -10,18 +10,31 @@ import (
 // Listing cache bounds. A second is long enough that `ls -l` (a readdir
 // followed by a lookup per entry) is served by one listing, and short
 // enough that other writers' changes show up about as fast as on s3fs.
+// Heads (see Bucket.Stat) live as long, and are bounded in bytes.
 const (
-	listTTL        = time.Second
-	maxCachedDirs  = 1024
-	maxCachedNames = 200_000 // entries over all cached directories
+	listTTL           = time.Second
+	maxCachedDirs     = 1024
+	maxCachedNames    = 200_000 // entries over all cached directories
+	maxCachedHeadData = 32 << 20
 )
 
-// listCache keeps recent directory listings; Stat answers from them too.
+// listCache keeps recent directory listings, and the heads of files
+// recently looked up; Stat answers from both, and Open from the heads.
 type listCache struct {
-	mu    sync.Mutex
-	gen   uint64 // bumped by every invalidation
-	dirs  map[string]*listing
-	names int
+	mu        sync.Mutex
+	gen       uint64 // bumped by every invalidation
+	dirs      map[string]*listing
+	names     int
+	heads     map[string]*cachedHead
+	headBytes int
+}
+
+// cachedHead is what a lookup's GET learned about a file: its entry and
+// its first bytes (all of them for a small file).
+type cachedHead struct {
+	at    time.Time
+	entry Entry
+	data  []byte
 }
 
 type listing struct {
@@ -29,7 +42,9 @@ type listing struct {
 	entries []Entry // sorted by Name
 }
 
-func newListCache() *listCache { return &listCache{dirs: make(map[string]*listing)} }
+func newListCache() *listCache {
+	return &listCache{dirs: make(map[string]*listing), heads: make(map[string]*cachedHead)}
+}
 
 // lookup finds name in a listing.
 func (l *listing) lookup(name string) (Entry, bool) {
@@ -76,19 +91,66 @@ func (c *listCache) put(dir string, gen uint64, at time.Time, entries []Entry) {
 	}
 	c.drop(dir)
 	for len(c.dirs) >= maxCachedDirs || c.names+len(entries) > maxCachedNames {
-		c.dropOldest()
+		c.drop(oldest(c.dirs, func(l *listing) time.Time { return l.at }))
 	}
 	c.dirs[dir] = &listing{at: at, entries: entries}
 	c.names += len(entries)
 }
 
-// invalidate forgets everything a write to p may have changed: the listing
-// of p itself (when it is a directory) and of every directory above it,
+// head returns the fresh head of the file at path, or nil.
+func (c *listCache) head(path string) *cachedHead {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	h := c.heads[path]
+	if h == nil {
+		return nil
+	}
+	if time.Since(h.at) > listTTL {
+		c.dropHead(path)
+		return nil
+	}
+	return h
+}
+
+// putHead caches what a GET made at time at learned about the file at
+// path (data is owned by the cache from now on), unless this Bucket has
+// written since gen was read.
+func (c *listCache) putHead(path string, gen uint64, at time.Time, e Entry, data []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen {
+		return
+	}
+	c.dropHead(path)
+	if c.headBytes+len(data) > maxCachedHeadData {
+		for p, h := range c.heads {
+			if time.Since(h.at) > listTTL {
+				c.dropHead(p)
+			}
+		}
+	}
+	for len(c.heads) > 0 && c.headBytes+len(data) > maxCachedHeadData {
+		c.dropHead(oldest(c.heads, func(h *cachedHead) time.Time { return h.at }))
+	}
+	c.heads[path] = &cachedHead{at: at, entry: e, data: data}
+	c.headBytes += len(data)
+}
+
+func (c *listCache) dropHead(path string) {
+	if h, ok := c.heads[path]; ok {
+		c.headBytes -= len(h.data)
+		delete(c.heads, path)
+	}
+}
+
+// invalidate forgets everything a write to p may have changed: the head
+// and listing of p itself and the listing of every directory above it,
 // since a new object can create the directories on its path.
 func (c *listCache) invalidate(p string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
+	c.dropHead(p)
 	for {
 		c.drop(p)
 		if p == "" {
@@ -105,13 +167,14 @@ func (c *listCache) drop(dir string) {
 	}
 }
 
-func (c *listCache) dropOldest() {
-	var oldest string
+// oldest is the key of m's entry made longest ago.
+func oldest[T any](m map[string]T, madeAt func(T) time.Time) string {
+	var key string
 	var at time.Time
-	for d, l := range c.dirs {
-		if at.IsZero() || l.at.Before(at) {
-			oldest, at = d, l.at
+	for k, v := range m {
+		if t := madeAt(v); at.IsZero() || t.Before(at) {
+			key, at = k, t
 		}
 	}
-	c.drop(oldest)
+	return key
 }

@@ -75,8 +75,9 @@ type chunk struct {
 }
 
 // Open opens the file at path for reading. Its first GET fetches the head
-// of the object and learns its size and ETag. It fails with ErrIsDir for
-// a directory and ErrNotFound when there is nothing at path.
+// of the object and learns its size and ETag; when a Stat has just done
+// that, Open takes its answer and makes no request. It fails with ErrIsDir
+// for a directory and ErrNotFound when there is nothing at path.
 func (b *Bucket) Open(ctx context.Context, path string) (*Reader, error) {
 	if err := b.checkPath("open", path); err != nil {
 		return nil, err
@@ -84,9 +85,12 @@ func (b *Bucket) Open(ctx context.Context, path string) (*Reader, error) {
 	if path == "" {
 		return nil, b.errorf("open", path, ErrIsDir, "the bucket's root")
 	}
+	if h := b.cache.head(path); h != nil {
+		return b.newReader(path, h.entry, h.data), nil
+	}
 	opCtx, cancel := b.opContext(ctx)
 	defer cancel()
-	entry, head, err := b.readHead(opCtx, path)
+	entry, head, err := b.readHead(opCtx, "open", path)
 	if err != nil {
 		if !errors.Is(err, ErrNotFound) {
 			return nil, err
@@ -96,9 +100,15 @@ func (b *Bucket) Open(ctx context.Context, path string) (*Reader, error) {
 		}
 		return nil, b.errorf("open", path, ErrIsDir, "")
 	}
+	return b.newReader(path, entry, head), nil
+}
+
+// newReader reads the object entry describes; head is its first bytes,
+// which the Reader only reads (a cached head is shared).
+func (b *Bucket) newReader(path string, entry Entry, head []byte) *Reader {
 	r := &Reader{b: b, key: path, entry: entry, head: head, chunks: make(map[int64]*chunk), freed: make(chan struct{})}
 	r.ctx, r.stop = context.WithCancel(b.ctx)
-	return r, nil
+	return r
 }
 
 // cmpErr returns the first non-nil error.
@@ -109,8 +119,8 @@ func cmpErr(a, b error) error {
 	return b
 }
 
-// readHead GETs the first headSize bytes of key.
-func (b *Bucket) readHead(ctx context.Context, key string) (Entry, []byte, error) {
+// readHead GETs the first headSize bytes of key, for op.
+func (b *Bucket) readHead(ctx context.Context, op, key string) (Entry, []byte, error) {
 	var opts minio.GetObjectOptions
 	_ = opts.SetRange(0, headSize-1) // cannot fail for these bounds
 	body, info, hdr, err := b.s3.GetObject(ctx, b.name, key, opts)
@@ -120,12 +130,12 @@ func (b *Bucket) readHead(ctx context.Context, key string) (Entry, []byte, error
 			// No byte 0: the object is empty.
 			info, err := b.s3.StatObject(ctx, b.name, key, minio.StatObjectOptions{})
 			if err != nil {
-				return Entry{}, nil, b.fail(ctx, "open", key, err, false)
+				return Entry{}, nil, b.fail(ctx, op, key, err, false)
 			}
 			_, name := splitPath(key)
 			return Entry{Name: name, Size: info.Size, ModTime: info.LastModified, ETag: info.ETag}, nil, nil
 		}
-		return Entry{}, nil, b.fail(ctx, "open", key, err, false)
+		return Entry{}, nil, b.fail(ctx, op, key, err, false)
 	}
 	defer body.Close()
 	size := info.Size // a server that ignored the range sent it all
@@ -133,12 +143,12 @@ func (b *Bucket) readHead(ctx context.Context, key string) (Entry, []byte, error
 		// "bytes 0-131071/1073741824"
 		_, total, _ := strings.Cut(cr, "/")
 		if size, err = strconv.ParseInt(total, 10, 64); err != nil {
-			return Entry{}, nil, b.errorf("open", key, ErrUnavailable, "bad Content-Range %q in answer", cr)
+			return Entry{}, nil, b.errorf(op, key, ErrUnavailable, "bad Content-Range %q in answer", cr)
 		}
 	}
 	head := make([]byte, min(size, headSize))
 	if _, err := io.ReadFull(body, head); err != nil {
-		return Entry{}, nil, b.fail(ctx, "open", key, err, false)
+		return Entry{}, nil, b.fail(ctx, op, key, err, false)
 	}
 	_, name := splitPath(key)
 	return Entry{Name: name, Size: size, ModTime: info.LastModified, ETag: info.ETag}, head, nil

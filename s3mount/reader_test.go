@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
+	"time"
 )
 
 // readAll reads r sequentially in FUSE-sized requests, as the kernel does.
@@ -245,4 +246,69 @@ func TestReadOutOfOrder(t *testing.T) {
 	if peak < headSize+2*chunkSize {
 		t.Errorf("peak buffer %d: out-of-order sequential reads got no readahead", peak)
 	}
+}
+
+// The kernel opens a file right after looking it up: the lookup's GET
+// serves the open, so a small file costs one request. With the server
+// frozen after the lookup, opening and reading the file still work; this
+// Bucket's own write, or the cache's second passing, makes the next open
+// ask the server again.
+func TestOpenAfterStatMakesNoRequest(t *testing.T) {
+	s, b := setup(t, func(c *Config) { c.Timeout = 2 * time.Second })
+	ctx := context.Background()
+	data := randomBytes(7, 4096)
+	put(t, s, "cat/f", data)
+	if e, err := b.Stat(ctx, "cat/f"); err != nil || e.Size != int64(len(data)) {
+		t.Fatalf("Stat = %+v, %v", e, err)
+	}
+
+	s.Pause()
+	if e, err := b.Stat(ctx, "cat/f"); err != nil || e.Size != int64(len(data)) {
+		t.Errorf("Stat again, server frozen = %+v, %v", e, err)
+	}
+	r, err := b.Open(ctx, "cat/f")
+	if err != nil {
+		t.Fatalf("Open after Stat, server frozen: %v", err)
+	}
+	if got := readAll(t, r, 128<<10, nil); !bytes.Equal(got, data) {
+		t.Errorf("read %d bytes, not the %d written", len(got), len(data))
+	}
+	r.Close()
+	s.Resume()
+
+	w, err := b.Create(ctx, "cat/f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte("mine")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := openAndRead(t, b, "cat/f"); string(got) != "mine" {
+		t.Errorf("after this Bucket's write: %q", got)
+	}
+
+	put(t, s, "cat/f", []byte("another writer's"))
+	deadline := time.Now().Add(3 * listTTL)
+	for string(openAndRead(t, b, "cat/f")) != "another writer's" {
+		if time.Now().After(deadline) {
+			t.Fatalf("another writer's version not seen %v after it was written", 3*listTTL)
+		}
+		time.Sleep(listTTL / 10)
+	}
+}
+
+func openAndRead(t *testing.T, b *Bucket, key string) []byte {
+	t.Helper()
+	if _, err := b.Stat(context.Background(), key); err != nil {
+		t.Fatal(err)
+	}
+	r, err := b.Open(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	return readAll(t, r, 128<<10, nil)
 }
