@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"path"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -115,13 +114,10 @@ func (s *State) writableDataset(c *Command, id policy.ID) (*Entity, error) {
 
 // DatasetUsage is a dataset's total file size and file count.
 func (s *State) DatasetUsage(id policy.ID) (size int64, files int) {
-	for _, f := range s.Datasets[id] {
-		if !f.Dir {
-			size += f.Size
-			files++
-		}
+	if x := s.datasetIndexes[id]; x != nil {
+		return x.size, x.files
 	}
-	return size, files
+	return 0, 0
 }
 
 // SizeLimit is a dataset's size limit in bytes; 0 means none.
@@ -212,6 +208,7 @@ func applyDatasetPut(s *State, c *Command) (policy.ID, error) {
 		staged[f.Path] = &DatasetFile{Size: f.Size, MTime: f.MTime.UTC(), Chunks: f.Chunks}
 	}
 	s.Datasets[p.Dataset] = staged
+	s.indexDataset(p.Dataset)
 	e.Modified = c.Time
 	return e.ID, nil
 }
@@ -233,6 +230,7 @@ func applyDatasetMkdir(s *State, c *Command) (policy.ID, error) {
 		return 0, err
 	}
 	files[p.Path] = &DatasetFile{Dir: true, MTime: c.Time}
+	s.indexDataset(p.Dataset)
 	e.Modified = c.Time
 	return e.ID, nil
 }
@@ -248,14 +246,11 @@ func applyDatasetRemove(s *State, c *Command) (policy.ID, error) {
 	if !ok {
 		return 0, Errorf(CodeNotFound, "%q not found", p.Path)
 	}
-	if f.Dir {
-		for k := range files {
-			if strings.HasPrefix(k, p.Path+"/") {
-				return 0, Errorf(CodeConflict, "directory %q is not empty", p.Path)
-			}
-		}
+	if f.Dir && len(s.datasetIndexes[p.Dataset].children[p.Path]) > 0 {
+		return 0, Errorf(CodeConflict, "directory %q is not empty", p.Path)
 	}
 	delete(files, p.Path)
+	s.indexDataset(p.Dataset)
 	e.Modified = c.Time
 	return e.ID, nil
 }
@@ -275,19 +270,12 @@ func applyDatasetSeal(s *State, c *Command) (policy.ID, error) {
 }
 
 // DatasetList lists one directory of a dataset ("" is its root), sorted.
+// The caller must not change the slice.
 func (s *State) DatasetList(id policy.ID, dir string) []string {
-	var out []string
-	for p := range s.Datasets[id] {
-		parent := path.Dir(p)
-		if parent == "." {
-			parent = ""
-		}
-		if parent == dir {
-			out = append(out, path.Base(p))
-		}
+	if x := s.datasetIndexes[id]; x != nil {
+		return x.children[dir]
 	}
-	sort.Strings(out)
-	return out
+	return nil
 }
 
 // DatasetFileAt finds a file or directory of a dataset.

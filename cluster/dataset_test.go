@@ -69,8 +69,18 @@ func TestDatasetLifecycle(t *testing.T) {
 	if f, ok := restored.DatasetFileAt(ds, "a/b/c.csv"); !ok || f.Size != 60 || len(f.Chunks) != 1 {
 		t.Errorf("dataset files not in the snapshot: %+v", f)
 	}
+	// Usage and listings are indexes: rebuilt on restore, not stored.
+	if size, files := restored.DatasetUsage(ds); size != 60 || files != 1 {
+		t.Errorf("restored usage %d bytes in %d files, want 60 in 1", size, files)
+	}
+	if got := strings.Join(restored.DatasetList(ds, "a"), ","); got != "b" {
+		t.Errorf("restored a lists %q", got)
+	}
 	h.must(policy.Bootstrap, CmdDelete, Delete{ID: proj})
 	if _, ok := h.s.Datasets[ds]; ok {
 		t.Errorf("deleting the project left its dataset's files")
+	}
+	if size, files := h.s.DatasetUsage(ds); size != 0 || files != 0 || len(h.s.DatasetList(ds, "")) != 0 {
+		t.Errorf("deleting the project left its dataset's index: %d bytes, %d files", size, files)
 	}
 }

@@ -88,6 +88,9 @@ type State struct {
 	byUID  map[uint32]policy.ID
 	byName map[string]policy.ID
 	index  *policy.Index
+	// datasetIndexes keeps each dataset's usage and directories
+	// (datasetindex.go).
+	datasetIndexes map[policy.ID]*datasetIndex
 }
 
 // NewState returns an empty state holding only the well-known entities.
@@ -108,6 +111,7 @@ func NewState() *State {
 func (s *State) rebuild(bindings []BindingRecord, pubs []Publication) {
 	s.children = map[childKey]policy.ID{}
 	s.kids = map[policy.ID]map[policy.ID]struct{}{}
+	s.indexDatasets()
 	s.byUID = map[uint32]policy.ID{0: policy.Bootstrap}
 	s.byName = map[string]policy.ID{"root": policy.Bootstrap}
 	if s.index == nil {
