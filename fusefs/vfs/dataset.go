@@ -179,7 +179,7 @@ func (t *Tree) datasetNode(c Caller, op string, r Ref, h OpenFile) (Resource, Da
 		err = ErrNotFound
 	}
 	if dh, ok := h.(*DatasetHandle); ok && errors.Is(err, ErrNotFound) {
-		return res, dh.entry, errUnlinked
+		return res, dh.lastEntry(), errUnlinked
 	}
 	return res, e, err
 }
@@ -351,7 +351,6 @@ func (t *Tree) datasetCreate(ctx context.Context, c Caller, dir Ref, name string
 		}
 		if err == nil {
 			e, err = t.datasets.DatasetStat(res.ID, path)
-			h.entry = e
 		}
 	}
 	if err != nil {
@@ -486,17 +485,17 @@ type DatasetHandle struct {
 	tree     *Tree
 	res      Resource // as it was at open
 	path     string
-	entry    DatasetEntry // as it was at open
-	writable bool         // opened for writing
-	sealed   bool         // opened for reading in a sealed dataset: content never changes
+	writable bool // opened for writing
+	sealed   bool // opened for reading in a sealed dataset: content never changes
 
 	mu      sync.Mutex
-	content FileContent // the committed content, when needed (at open for reading)
-	spool   *os.File    // the content as this handle changed it; nil until the first change
-	size    int64       // the spool's length
-	base    int64       // the committed length a commit replaces: what the size limit counts
-	dirty   bool        // the spool has changes not committed
-	writer  policy.ID   // who made them
+	entry   DatasetEntry // as it was at open, or at this handle's last commit
+	content FileContent  // the committed content, when needed (at open for reading)
+	spool   *os.File     // the content as this handle changed it; nil until the first change
+	size    int64        // the spool's length
+	base    int64        // the committed length a commit replaces: what the size limit counts
+	dirty   bool         // the spool has changes not committed
+	writer  policy.ID    // who made them
 }
 
 var _ OpenFile = (*DatasetHandle)(nil)
@@ -693,7 +692,20 @@ func (h *DatasetHandle) commit(ctx context.Context, p policy.ID) error {
 		return err
 	}
 	h.base = h.size
+	// Once the file is unlinked, the entry is all that describes it: it
+	// must be the one committed, not the one opened. (The kernel does not
+	// say which handle an fstat is for; go-fuse lends the inode's first.)
+	if e, err := h.tree.datasets.DatasetStat(h.res.ID, h.path); err == nil {
+		h.entry = e
+	}
 	return nil
+}
+
+// lastEntry is the entry as this handle last opened or committed it.
+func (h *DatasetHandle) lastEntry() DatasetEntry {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.entry
 }
 
 // Release commits what is still uncommitted, as the principal who wrote
