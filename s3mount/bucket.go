@@ -4,7 +4,8 @@
 // maps its calls and its errors (see the Err* kinds) onto the kernel's.
 //
 // Reads are ranged GETs with readahead (Reader), writes stream as
-// multipart uploads (Writer), listings are cached for a second. Every S3
+// multipart uploads (Writer), listings are cached for a second, and so is
+// the head of a file Stat fetched, for the Open that follows. Every S3
 // request is bounded by Config.Timeout, so a server that is down or frozen
 // turns into ErrUnavailable, never a hang.
 package s3mount

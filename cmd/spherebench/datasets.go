@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"text/tabwriter"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // The datasets section compares sphere's sealed datasets, whose chunks
@@ -85,8 +87,10 @@ func benchDatasets(ctx context.Context, c *cleanups, e *env, s *sphere) ([]datas
 	warm := cold("sphere: warm read", sp.seqRead, gib)
 	lsSphere := cold("sphere: ls -l", sp.list, secs)
 	lsLoop := cold("loopback: ls -l", lp.list, secs)
-	statSphere := e.take(ctx, "sphere: stat", sp.statAll, stats)
-	statLoop := e.take(ctx, "loopback: stat", lp.statAll, stats)
+	statSphere := e.take(ctx, "sphere: stat by path", sp.statAll, stats)
+	statLoop := e.take(ctx, "loopback: stat by path", lp.statAll, stats)
+	statInSphere := e.take(ctx, "sphere: stat in the folder", sp.statIn, stats)
+	statInLoop := e.take(ctx, "loopback: stat in the folder", lp.statIn, stats)
 	rows := []datasetRow{
 		{title: "cold read, big file, empty chunk cache", unit: "GiB/s", rate: true, sphere: coldSphere,
 			refName: direct.name(), ref: coldDirect, target: "≥ 85% of direct", met: atLeast(0.85)},
@@ -96,8 +100,12 @@ func benchDatasets(ctx context.Context, c *cleanups, e *env, s *sphere) ([]datas
 			refName: lp.name(), ref: loopRead, target: "≥ 80% of loopback", met: atLeast(0.8)},
 		{title: fmt.Sprintf("ls -l, %d files", e.o.listCount), unit: "s", sphere: lsSphere,
 			refName: lp.name(), ref: lsLoop, target: "≤ 1.2× loopback", met: func(s, r float64) bool { return s <= 1.2*r }},
-		{title: fmt.Sprintf("cached stat, %d files", e.o.listCount), unit: "stats/s", rate: true, sphere: statSphere,
-			refName: lp.name(), ref: statLoop, target: "≥ 100,000/s", met: func(s, _ float64) bool { return s >= 100_000 }},
+		{title: fmt.Sprintf("cached stat in the folder, %d files", e.o.listCount), unit: "stats/s", rate: true, sphere: statInSphere,
+			refName: lp.name(), ref: statInLoop, target: "≥ 100,000/s", met: atLeastRate(100_000)},
+		// A walk from outside the dataset passes its gate, which decides
+		// each caller anew: one FUSE round trip, whatever is cached.
+		{title: fmt.Sprintf("cached stat by path from the mount's root, %d files", e.o.listCount), unit: "stats/s", rate: true, sphere: statSphere,
+			refName: lp.name(), ref: statLoop, target: "≥ 100,000/s", met: atLeastRate(100_000)},
 	}
 	return rows, ctx.Err()
 }
@@ -166,6 +174,40 @@ func (p *mountPeer) statAll(ctx context.Context) (time.Duration, error) {
 	}
 	start := time.Now()
 	err := pass()
+	return time.Since(start), err
+}
+
+// atLeastRate is a target on sphere's figure alone.
+func atLeastRate(min float64) func(s, r float64) bool { return func(s, _ float64) bool { return s >= min } }
+
+// statIn stats each listed file by its name relative to the open folder
+// (fstatat), as ls -l, find and os.scandir do: only what is below the
+// folder is walked. One pass fills what the kernel keeps; the second is
+// timed.
+func (p *mountPeer) statIn(ctx context.Context) (time.Duration, error) {
+	dir, err := os.Open(filepath.Join(p.dir, listPrefix))
+	if err != nil {
+		return 0, err
+	}
+	defer dir.Close()
+	names := make([]string, p.e.o.listCount)
+	for i := range names {
+		names[i] = filepath.Base(listKey(i))
+	}
+	pass := func() error {
+		var st unix.Stat_t
+		for _, name := range names {
+			if err := unix.Fstatat(int(dir.Fd()), name, &st, 0); err != nil {
+				return fmt.Errorf("stat %s in %s: %w", name, dir.Name(), err)
+			}
+		}
+		return ctx.Err()
+	}
+	if err := pass(); err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	err = pass()
 	return time.Since(start), err
 }
 

@@ -269,15 +269,15 @@ func (s *sphere) run(ctx context.Context, stdin []byte, args ...string) (string,
 }
 
 // reportProblems repeats the warnings and errors the daemon logged since
-// it started (its log says why an operation failed with EIO), and
-// truncates the log.
+// it started, and what its mounts logged (why an operation failed with
+// EIO), and truncates the log.
 func (s *sphere) reportProblems() {
 	data, err := os.ReadFile(s.logPath)
 	if err != nil {
 		return
 	}
 	for line := range strings.Lines(string(data)) {
-		if strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") {
+		if strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") || strings.Contains(line, "sphere mount ") {
 			say("sphere server: %s", strings.TrimSpace(line))
 		}
 	}
