@@ -228,15 +228,24 @@ func (s *Store) copyChunk(f *os.File, ref ChunkRef, off int64) error {
 	return err
 }
 
-// copyCached copies a cached chunk into f at off, through a fetch buffer,
-// and releases the entry. It reports false if the cache file proved wrong
-// (and was dropped), so the chunk must be fetched.
+// copyCached copies a cached chunk into f at off and releases the entry.
+// It reports false if the cache file proved wrong (and was dropped), so
+// the chunk must be fetched.
 func (s *Store) copyCached(f *os.File, e *entry, verified bool, ref ChunkRef, off int64) (bool, error) {
 	defer s.release(e)
 	if e.size != ref.Size {
 		s.drop(e, fmt.Sprintf("cached chunk is %d bytes, chunk ref says %d", e.size, ref.Size))
 		return false, nil
 	}
+	if verified {
+		return s.copyFileRange(f, e, ref, off)
+	}
+	return s.copyThroughBuffer(f, e, verified, ref, off)
+}
+
+// copyThroughBuffer copies a cached chunk into f at off through a fetch
+// buffer, hashing it on the way if it is not verified yet.
+func (s *Store) copyThroughBuffer(f *os.File, e *entry, verified bool, ref ChunkRef, off int64) (bool, error) {
 	select {
 	case s.fetchSlots <- struct{}{}:
 	case <-s.ctx.Done():
@@ -264,6 +273,31 @@ func (s *Store) copyCached(f *os.File, e *entry, verified bool, ref ChunkRef, of
 	}
 	_, err := f.WriteAt(data, off)
 	return true, err
+}
+
+// copyFileRange copies a verified cached chunk into f at off inside the
+// kernel (copy_file_range): one copy between page caches instead of a
+// read into a buffer and a write out of it. A cache file found short is
+// dropped (false); a file system that cannot copy this way has the chunk
+// copied through a buffer.
+func (s *Store) copyFileRange(f *os.File, e *entry, ref ChunkRef, off int64) (bool, error) {
+	var from int64
+	to := off
+	for from < ref.Size {
+		n, err := unix.CopyFileRange(int(e.f.Fd()), &from, int(f.Fd()), &to, int(ref.Size-from), 0)
+		switch {
+		case errors.Is(err, unix.EINTR):
+			continue
+		case errors.Is(err, unix.EXDEV), errors.Is(err, unix.ENOSYS), errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.EINVAL):
+			return s.copyThroughBuffer(f, e, true, ref, off)
+		case err != nil:
+			return true, err
+		case n == 0:
+			s.drop(e, fmt.Sprintf("short read at %d (truncated?)", from))
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // Cached reports whether the file made of chunks can be had without the

@@ -439,6 +439,25 @@ func TestTruncatedCacheFile(t *testing.T) {
 	if n := cb.gets.Load() - before; n != 1 {
 		t.Errorf("%d refetches, want 1", n)
 	}
+
+	// Materializing copies cached chunks inside the kernel; a short one
+	// is refetched there too.
+	waitCached(t, s, refs)
+	before = cb.gets.Load()
+	if err := os.Truncate(s.path(chunkKey(refs[2].Hash)), chunk/3); err != nil {
+		t.Fatal(err)
+	}
+	f, err := s.LocalFile(context.Background(), refs, int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if got, err := io.ReadAll(f); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("local file over a truncated cache file: %v, equal %v", err, bytes.Equal(got, data))
+	}
+	if n := cb.gets.Load() - before; n != 1 {
+		t.Errorf("materializing: %d refetches, want 1", n)
+	}
 }
 
 func TestConcurrentReaders(t *testing.T) {
