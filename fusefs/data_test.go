@@ -15,6 +15,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/posixtest"
 
 	"github.com/sphere-sandbox/sphere/fusefs/vfs"
+	"github.com/sphere-sandbox/sphere/internal/testwait"
 	"github.com/sphere-sandbox/sphere/policy"
 )
 
@@ -353,7 +354,7 @@ func TestBucketListReadWrite(t *testing.T) {
 		t.Errorf("cat: %q", got)
 	}
 	// The kernel sends RELEASE after close(2) has returned to cat.
-	waitFor(t, 5*time.Second, "the reader to be closed after cat exits", func() bool { return b.Readers() == 0 })
+	testwait.For(t, 5*time.Second, "the reader to be closed after cat exits", func() bool { return b.Readers() == 0 })
 
 	// Sequential writes stream, committed at close.
 	mustRunAs(t, aliceUID, "sh", "-c", "head -c 3000000 /dev/zero > "+tm.path("s3/bucket/new.bin"))

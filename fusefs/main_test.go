@@ -11,7 +11,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -270,19 +269,5 @@ func failAs(t *testing.T, uid uint32, want string, name string, args ...string) 
 	out, err := runAs(t, uid, name, args...)
 	if err == nil || !strings.Contains(out, want) {
 		t.Errorf("uid %d: %s %q: got %v: %q, want failure with %q", uid, name, args, err, out, want)
-	}
-}
-
-// waitFor polls cond until it holds, failing the test after timeout: for
-// what the kernel does after a syscall has returned, such as RELEASE.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.After(timeout)
-	for !cond() {
-		select {
-		case <-deadline:
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		case <-time.After(5 * time.Millisecond):
-		}
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sphere-sandbox/sphere/internal/testwait"
 )
 
 // readAll reads r sequentially in FUSE-sized requests, as the kernel does.
@@ -291,13 +293,9 @@ func TestOpenAfterStatMakesNoRequest(t *testing.T) {
 	}
 
 	put(t, s, "cat/f", []byte("another writer's"))
-	deadline := time.Now().Add(3 * listTTL)
-	for string(openAndRead(t, b, "cat/f")) != "another writer's" {
-		if time.Now().After(deadline) {
-			t.Fatalf("another writer's version not seen %v after it was written", 3*listTTL)
-		}
-		time.Sleep(listTTL / 10)
-	}
+	testwait.For(t, 3*listTTL, "another writer's version", func() bool {
+		return string(openAndRead(t, b, "cat/f")) == "another writer's"
+	})
 }
 
 func openAndRead(t *testing.T, b *Bucket, key string) []byte {

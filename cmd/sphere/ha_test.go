@@ -25,6 +25,7 @@ import (
 	"github.com/anishathalye/porcupine"
 
 	"github.com/sphere-sandbox/sphere/daemon/api"
+	"github.com/sphere-sandbox/sphere/internal/testwait"
 )
 
 // relay forwards TCP connections to a node's Raft listener until it is cut:
@@ -138,25 +139,12 @@ func (n *node) own() (api.NodeStatus, error) {
 	return api.NodeStatus{}, fmt.Errorf("%s is not in its own cluster status: %+v", n.id, st)
 }
 
-// waitFor polls cond until it holds, failing the test after timeout.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.After(timeout)
-	for !cond() {
-		select {
-		case <-deadline:
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
 // leaderOf waits until one of the nodes is leader and all of them agree
 // on it, and returns it.
 func leaderOf(t testing.TB, nodes []*node, timeout time.Duration) *node {
 	t.Helper()
 	var leader *node
-	waitFor(t, timeout, "a leader the nodes agree on", func() bool {
+	testwait.For(t, timeout, "a leader the nodes agree on", func() bool {
 		leader = nil
 		seen := map[string]bool{}
 		for _, n := range nodes {
@@ -184,7 +172,7 @@ func sameState(t testing.TB, nodes []*node, timeout time.Duration) string {
 			t.Logf("last seen: %s", seen)
 		}
 	}()
-	waitFor(t, timeout, "every node to reach the same state", func() bool {
+	testwait.For(t, timeout, "every node to reach the same state", func() bool {
 		var rows []string
 		var index uint64
 		agree := true
@@ -282,7 +270,7 @@ func TestHAKillLeader(t *testing.T) {
 			}
 		}()
 	}
-	waitFor(t, 10*time.Second, "reads to begin", func() bool { return reads.Load() >= 4 })
+	testwait.For(t, 10*time.Second, "reads to begin", func() bool { return reads.Load() >= 4 })
 
 	killed := time.Now()
 	leader.kill9()
@@ -292,7 +280,7 @@ func TestHAKillLeader(t *testing.T) {
 		t.Errorf("a new leader took %s after the old one was killed; want ≤ 3s", took)
 	}
 	t.Logf("%s killed; %s leads; election seen after %s", leader.id, next.id, time.Since(killed))
-	waitFor(t, 10*time.Second, "reads during the failover", func() bool { return reads.Load() >= before+4 })
+	testwait.For(t, 10*time.Second, "reads during the failover", func() bool { return reads.Load() >= before+4 })
 	close(stop)
 	wg.Wait()
 	if len(readErrs) > 0 {
@@ -348,7 +336,7 @@ func TestHAPartition(t *testing.T) {
 	sameState(t, nodes, 10*time.Second)
 
 	victim.relay.cut()
-	waitFor(t, 10*time.Second, victim.id+" to notice it has no leader", func() bool {
+	testwait.For(t, 10*time.Second, victim.id+" to notice it has no leader", func() bool {
 		row, err := victim.own()
 		return err == nil && strings.HasPrefix(row.Health, "no leader")
 	})
@@ -476,18 +464,18 @@ func TestHALinearizable(t *testing.T) {
 	}
 	for kill := 0; kill < 2; kill++ {
 		want := ops() + 40
-		waitFor(t, 60*time.Second, "operations to go through", func() bool { return ops() >= want })
+		testwait.For(t, 60*time.Second, "operations to go through", func() bool { return ops() >= want })
 		leader := leaderOf(t, nodes, 10*time.Second)
 		live.Delete(leader)
 		leader.kill9()
 		leaderOf(t, without(nodes, leader), 10*time.Second)
 		want = ops() + 40
-		waitFor(t, 60*time.Second, "operations after the failover", func() bool { return ops() >= want })
+		testwait.For(t, 60*time.Second, "operations after the failover", func() bool { return ops() >= want })
 		leader.restart()
 		live.Store(leader, true)
 	}
 	want := ops() + 40
-	waitFor(t, 60*time.Second, "operations at the end", func() bool { return ops() >= want })
+	testwait.For(t, 60*time.Second, "operations at the end", func() bool { return ops() >= want })
 	close(stop)
 	wg.Wait()
 
@@ -554,7 +542,7 @@ func TestHAMembership(t *testing.T) {
 	nodes[1].ok(0, "cluster", "remove", "ghost") // through a follower, maybe
 	nodes[1].fails(uidAlice, 3, "permission denied", "cluster", "join", "ghost", "127.0.0.1:3", "127.0.0.1:4")
 	nodes[1].fails(uidAlice, 3, "permission denied", "cluster", "remove", n3.id)
-	waitFor(t, 10*time.Second, "ghost to be gone", func() bool {
+	testwait.For(t, 10*time.Second, "ghost to be gone", func() bool {
 		st, err := n3.clusterStatus()
 		return err == nil && len(st.Nodes) == 3
 	})

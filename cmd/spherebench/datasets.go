@@ -178,7 +178,9 @@ func (p *mountPeer) statAll(ctx context.Context) (time.Duration, error) {
 }
 
 // atLeastRate is a target on sphere's figure alone.
-func atLeastRate(min float64) func(s, r float64) bool { return func(s, _ float64) bool { return s >= min } }
+func atLeastRate(floor float64) func(s, r float64) bool {
+	return func(s, _ float64) bool { return s >= floor }
+}
 
 // statIn stats each listed file by its name relative to the open folder
 // (fstatat), as ls -l, find and os.scandir do: only what is below the
