@@ -16,7 +16,7 @@ func cmdS3() *cli.Command {
 		Subcommands: []*cli.Command{
 			{Name: "create", Usage: "create a connector; the endpoint, bucket and key are checked now", ArgsUsage: "ORG/C/P NAME",
 				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "endpoint", Required: true, Usage: "http(s)://HOST:PORT of the S3 service"},
+					&cli.StringFlag{Name: "endpoint", Required: true, Usage: "http(s)://HOST:PORT of the S3 service; several, comma-separated, for the nodes of one (tried in order)"},
 					&cli.StringFlag{Name: "bucket", Required: true, Usage: "the bucket"},
 					&cli.StringFlag{Name: "key-id", Required: true, Usage: "the static key's id"},
 					&cli.StringFlag{Name: "key-secret", Required: true, Usage: "the project secret holding the static key's value"},

@@ -49,7 +49,7 @@ func (d *Daemon) s3Create(ctx context.Context, c caller, req api.S3CreateReq) (a
 		return nil, cluster.Errorf(cluster.CodeInvalid, "--key-id is required: the static key's id")
 	}
 	cfg := s3mount.Config{Endpoint: req.Endpoint, Bucket: req.Bucket, KeyID: req.KeyID, ReadOnly: req.Mode == "ro", Timeout: d.cfg.S3Timeout, Logger: d.log}
-	if _, err := s3mount.ValidateEndpoint(req.Endpoint); err != nil {
+	if _, err := s3mount.ParseEndpoints(req.Endpoint); err != nil {
 		return nil, cluster.Errorf(cluster.CodeInvalid, "invalid endpoint: %v", err)
 	}
 	if err := s3mount.ValidateBucketName(req.Bucket); err != nil {

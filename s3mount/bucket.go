@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -41,7 +42,7 @@ const maxRetries = 3
 // cache.
 type Bucket struct {
 	name     string
-	endpoint string // as configured, for messages
+	endpoint string // as configured (one or several), for messages
 	readOnly bool
 	timeout  time.Duration
 	log      *slog.Logger
@@ -70,10 +71,11 @@ type Entry struct {
 // ErrNoSuchBucket, ErrBadCredentials or ErrUnavailable, rather than as
 // EIO on the first ls.
 func Open(ctx context.Context, cfg Config) (*Bucket, error) {
-	u, err := ValidateEndpoint(cfg.Endpoint)
+	urls, err := ParseEndpoints(cfg.Endpoint)
 	if err != nil {
 		return nil, err
 	}
+	u := urls[0]
 	if err := ValidateBucketName(cfg.Bucket); err != nil {
 		return nil, err
 	}
@@ -84,22 +86,31 @@ func Open(ctx context.Context, cfg Config) (*Bucket, error) {
 		return nil, &Error{Op: "open", Bucket: cfg.Bucket, Kind: ErrInvalid, Reason: "negative timeout " + cfg.Timeout.String()}
 	}
 	timeout := cmp.Or(cfg.Timeout, DefaultTimeout)
+	log := cmp.Or(cfg.Logger, slog.Default())
 	tr := newTransport(timeout)
+	var rt http.RoundTripper = tr
+	if len(urls) > 1 {
+		f := &failover{base: tr, log: log, bucket: cfg.Bucket}
+		for _, u := range urls {
+			f.hosts = append(f.hosts, u.Host)
+		}
+		rt = f
+	}
 	core, err := minio.NewCore(u.Host, &minio.Options{
 		Creds:      credentials.NewStaticV4(cfg.KeyID, cfg.Secret, ""),
 		Secure:     u.Scheme == "https",
-		Transport:  tr,
-		MaxRetries: maxRetries,
+		Transport:  rt,
+		MaxRetries: max(maxRetries, len(urls)),
 	})
 	if err != nil {
 		return nil, &Error{Op: "open", Bucket: cfg.Bucket, Kind: ErrInvalid, Reason: err.Error()}
 	}
 	b := &Bucket{
 		name:     cfg.Bucket,
-		endpoint: u.String(),
+		endpoint: endpointList(urls),
 		readOnly: cfg.ReadOnly,
 		timeout:  timeout,
-		log:      cmp.Or(cfg.Logger, slog.Default()),
+		log:      log,
 		s3:       core,
 		tr:       tr,
 		cache:    newListCache(),
@@ -110,6 +121,18 @@ func Open(ctx context.Context, cfg Config) (*Bucket, error) {
 		return nil, err
 	}
 	return b, nil
+}
+
+// endpointList is the endpoints as messages show them.
+func endpointList(urls []*url.URL) string {
+	var sb strings.Builder
+	for i, u := range urls {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		sb.WriteString(u.String())
+	}
+	return sb.String()
 }
 
 // newTransport bounds each phase of a request by timeout. The context

@@ -15,7 +15,11 @@ const DefaultTimeout = 10 * time.Second
 
 // Config says which bucket to open and how.
 type Config struct {
-	Endpoint string // http(s)://host[:port], nothing else
+	// Endpoint is http(s)://host[:port], or several such URLs separated
+	// by commas: the nodes of one S3 service (a distributed MinIO), which
+	// all serve the same buckets with the same keys. Requests go to the
+	// first that answers; when it cannot be reached, to the next.
+	Endpoint string
 	Bucket   string
 	KeyID    string
 	Secret   string // never logged, never in error texts
@@ -29,10 +33,10 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// ValidateEndpoint checks that s is an S3 endpoint URL this package can
+// validateEndpoint checks that s is an S3 endpoint URL this package can
 // use: scheme http or https, a host with an optional port, and no path,
 // query, fragment or user information.
-func ValidateEndpoint(s string) (*url.URL, error) {
+func validateEndpoint(s string) (*url.URL, error) {
 	shown := s // what messages quote: never a password
 	bad := func(rule string, args ...any) (*url.URL, error) {
 		return nil, &Error{Kind: ErrInvalid,
@@ -84,6 +88,29 @@ func ValidateEndpoint(s string) (*url.URL, error) {
 	}
 	u.Path = ""
 	return u, nil
+}
+
+// ParseEndpoints checks a Config.Endpoint: one endpoint URL, or several
+// separated by commas, each valid for validateEndpoint, all with the same
+// scheme and none twice.
+func ParseEndpoints(s string) ([]*url.URL, error) {
+	var out []*url.URL
+	for _, part := range strings.Split(s, ",") {
+		u, err := validateEndpoint(strings.TrimSpace(part))
+		if err != nil {
+			return nil, err
+		}
+		for _, prev := range out {
+			switch {
+			case prev.Scheme != u.Scheme:
+				return nil, &Error{Kind: ErrInvalid, Reason: fmt.Sprintf("endpoints %q and %q: all endpoints of a connector use the same scheme", prev, u)}
+			case prev.Host == u.Host:
+				return nil, &Error{Kind: ErrInvalid, Reason: fmt.Sprintf("endpoint %q is listed twice", u)}
+			}
+		}
+		out = append(out, u)
+	}
+	return out, nil
 }
 
 func validHostLabel(l string) bool {

@@ -32,21 +32,53 @@ func TestValidateEndpoint(t *testing.T) {
 		{"http://-bad.example:9000", "host"},
 		{"http:// spaced", "not a URL"},
 	} {
-		u, err := ValidateEndpoint(tc.in)
+		u, err := validateEndpoint(tc.in)
 		switch {
 		case tc.want == "" && err != nil:
-			t.Errorf("ValidateEndpoint(%q) = %v, want ok", tc.in, err)
+			t.Errorf("validateEndpoint(%q) = %v, want ok", tc.in, err)
 		case tc.want == "" && u.Path != "":
-			t.Errorf("ValidateEndpoint(%q) kept path %q", tc.in, u.Path)
+			t.Errorf("validateEndpoint(%q) kept path %q", tc.in, u.Path)
 		case tc.want != "" && err == nil:
-			t.Errorf("ValidateEndpoint(%q) = ok, want an error about %s", tc.in, tc.want)
+			t.Errorf("validateEndpoint(%q) = ok, want an error about %s", tc.in, tc.want)
 		case tc.want != "" && (!errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want)):
-			t.Errorf("ValidateEndpoint(%q) = %v, want ErrInvalid mentioning %q", tc.in, err, tc.want)
+			t.Errorf("validateEndpoint(%q) = %v, want ErrInvalid mentioning %q", tc.in, err, tc.want)
 		}
 	}
 	// A password put in the URL by mistake is not echoed back.
-	if _, err := ValidateEndpoint("http://k:s3cr3t@h:1"); err == nil || strings.Contains(err.Error(), "s3cr3t") {
+	if _, err := validateEndpoint("http://k:s3cr3t@h:1"); err == nil || strings.Contains(err.Error(), "s3cr3t") {
 		t.Errorf("userinfo: %v", err)
+	}
+}
+
+func TestParseEndpoints(t *testing.T) {
+	for _, tc := range []struct {
+		in    string
+		hosts string // the hosts in order when valid
+		want  string // "" when valid, else a word of the message
+	}{
+		{"http://127.0.0.1:9000", "127.0.0.1:9000", ""},
+		{"http://127.0.0.1:9000,http://127.0.0.1:9001", "127.0.0.1:9000 127.0.0.1:9001", ""},
+		{"http://a:1, http://b:2 ,http://c:3", "a:1 b:2 c:3", ""},
+		{"http://a:1,", "", "empty"},
+		{"http://a:1,,http://b:2", "", "empty"},
+		{"http://a:1,https://b:2", "", "same scheme"},
+		{"http://a:1,http://a:1/", "", "twice"},
+		{"http://a:1,ftp://b:2", "", "http://"},
+	} {
+		us, err := ParseEndpoints(tc.in)
+		if tc.want != "" {
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("ParseEndpoints(%q) = %v, want ErrInvalid mentioning %q", tc.in, err, tc.want)
+			}
+			continue
+		}
+		var hosts []string
+		for _, u := range us {
+			hosts = append(hosts, u.Host)
+		}
+		if err != nil || strings.Join(hosts, " ") != tc.hosts {
+			t.Errorf("ParseEndpoints(%q) = %v, %v; want %s", tc.in, hosts, err, tc.hosts)
+		}
 	}
 }
 

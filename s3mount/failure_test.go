@@ -5,10 +5,13 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sphere-sandbox/sphere/s3mount/miniotest"
 )
 
 // failTimeout is the Config.Timeout of these tests, and slack what a
@@ -152,5 +155,51 @@ func TestServerStalled(t *testing.T) {
 	}
 	if _, err := r.ReadAt(p, 0); err != nil && err != io.EOF {
 		t.Errorf("ReadAt after resume: %v", err)
+	}
+}
+
+// A connector with several endpoints goes on through the next when one
+// cannot be reached: here the first endpoint is a port nobody listens on.
+// Opening (which checks the bucket and the key), listing, writing and
+// reading all work, requests stay signed for the first endpoint, and the
+// log says which endpoint was given up.
+func TestEndpointFailover(t *testing.T) {
+	s := miniotest.Start(t)
+	s.MakeBucket(t, testBucket)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + l.Addr().String()
+	l.Close()
+	var logs logBuffer
+	b := openBucket(t, s, func(c *Config) {
+		c.Endpoint = dead + "," + s.Endpoint
+		c.Timeout = failTimeout
+		c.Logger = logs.logger()
+	})
+	ctx := context.Background()
+	data := randomBytes(11, 3<<20)
+	w, err := b.Create(ctx, "dir/obj")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatalf("write through the second endpoint: %v", err)
+	}
+	if got := get(t, s, "dir/obj"); !bytes.Equal(got, data) {
+		t.Errorf("written %d bytes, MinIO has %d", len(data), len(got))
+	}
+	if es, err := b.List(ctx, "dir"); err != nil || len(es) != 1 {
+		t.Errorf("List = %v, %v", es, err)
+	}
+	if got := openAndRead(t, b, "dir/obj"); !bytes.Equal(got, data) {
+		t.Errorf("read back %d bytes, not the %d written", len(got), len(data))
+	}
+	if !strings.Contains(logs.String(), "trying the next") || !strings.Contains(logs.String(), strings.TrimPrefix(dead, "http://")) {
+		t.Errorf("the log does not say the first endpoint was given up:\n%s", logs.String())
 	}
 }

@@ -5,8 +5,8 @@
 # start-dist), each sphere node mounting the same demo project. MinIO is the
 # datasets' blob store (every node lists all four MinIO nodes, starting with
 # its own, and fails over) and the target of the project's S3 connector
-# "shared" (bucket "shared", through MinIO node 4: a connector names one
-# endpoint, so in production put a load balancer in front of MinIO).
+# "shared" (bucket "shared"; its endpoints are all four MinIO nodes, node 4
+# first, and it fails over like the blob store).
 #
 # Everything lives under $CLUSTER_DIR (default ./.cluster):
 #   master.key, cluster.secret   shared by the three nodes (node1 mints them)
@@ -185,12 +185,16 @@ cmd_up() {
 # rclone, a test dependency anyway) and a sealed sample dataset, both in
 # MinIO, so every node's mount has something to read from it.
 make_shared_resources() {
-	local sock="$1" endpoint
+	local sock="$1" endpoint endpoints i
 	endpoint="$(minio_endpoint 3)"
+	endpoints="http://$endpoint"
+	for i in 0 1 2; do
+		endpoints+=",http://$(minio_endpoint $i)"
+	done
 	env -u AWS_CA_BUNDLE rclone -q mkdir ":s3:shared" --s3-provider Minio --s3-endpoint "http://$endpoint" \
 		--s3-access-key-id "$MINIO_USER" --s3-secret-access-key "$MINIO_PASSWORD" >/dev/null
 	printf '%s' "$MINIO_PASSWORD" | ok_or_exists --socket "$sock" secret create "$PROJECT" S3_KEY
-	ok_or_exists --socket "$sock" s3 create "$PROJECT" shared --endpoint "http://$endpoint" --bucket shared \
+	ok_or_exists --socket "$sock" s3 create "$PROJECT" shared --endpoint "$endpoints" --bucket shared \
 		--key-id "$MINIO_USER" --key-secret S3_KEY --mode rw --description "the cluster's shared bucket"
 	ok_or_exists --socket "$sock" s3 activate "$PROJECT" shared
 	if ! sphere --socket "$sock" dataset show "$PROJECT" samples >/dev/null 2>&1; then

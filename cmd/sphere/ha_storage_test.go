@@ -94,8 +94,8 @@ func (m *distMinIO) client(t *testing.T, i int) *minio.Client {
 
 // The HA cluster's storage: three sphere nodes whose datasets live in a
 // distributed MinIO, each node mounting the same project. One MinIO node
-// dies (the first endpoint of the blob store): dataset and connector reads
-// go on through every node's mount.
+// dies, the first endpoint of both the blob store and the connector:
+// dataset and connector reads go on through every node's mount.
 func TestHAMinIONodeDies(t *testing.T) {
 	m := startDistMinIO(t)
 	blob := []string{"--blob-store", fmt.Sprintf("s3://sphereadmin:spheresecret@%s,%s/sphere-blobs", m.endpoints[0], m.endpoints[1])}
@@ -110,8 +110,8 @@ func TestHAMinIONodeDies(t *testing.T) {
 	n1.ok(0, "user", "add", "alice", "--uid", fmt.Sprint(uidAlice))
 	n1.ok(0, "role", "grant", "datasphere.community-projects.developer", "--to", "user:alice", "--on", "project:"+projectPath)
 
-	// A connector to a bucket on the distributed MinIO, through a node that
-	// stays up.
+	// A connector to a bucket on the distributed MinIO, with two of its
+	// nodes as endpoints.
 	ctx := context.Background()
 	c := m.client(t, 1)
 	if err := c.MakeBucket(ctx, "shared", minio.MakeBucketOptions{}); err != nil {
@@ -124,7 +124,7 @@ func TestHAMinIONodeDies(t *testing.T) {
 		}
 	}
 	runAsOK(t, n1, 0, []byte("spheresecret"), "secret", "create", projectPath, "S3_KEY")
-	n1.ok(0, "s3", "create", projectPath, "shared", "--endpoint", "http://"+m.endpoints[1], "--bucket", "shared", "--key-id", "sphereadmin", "--key-secret", "S3_KEY")
+	n1.ok(0, "s3", "create", projectPath, "shared", "--endpoint", "http://"+m.endpoints[0]+",http://"+m.endpoints[1], "--bucket", "shared", "--key-id", "sphereadmin", "--key-secret", "S3_KEY")
 	n1.ok(0, "s3", "activate", projectPath, "shared")
 
 	// A sealed dataset: one file read before the failure, one only after,

@@ -63,6 +63,8 @@ func TestS3ConnectorFields(t *testing.T) {
 	}{
 		{with("--endpoint", "ftp://127.0.0.1:1"), 2, "endpoint"},
 		{with("--endpoint", "http://user:pw@127.0.0.1:9000"), 2, "endpoint"},
+		{with("--endpoint", cp.minio.Endpoint+",https://127.0.0.1:1"), 2, "same scheme"},
+		{with("--endpoint", cp.minio.Endpoint+","+cp.minio.Endpoint), 2, "twice"},
 		{with("--bucket", "Data_Bucket"), 2, "bucket"},
 		{with("--bucket", "ab"), 2, "bucket"},
 		{with("--bucket", "192.168.1.1"), 2, "bucket"},
