@@ -31,7 +31,7 @@ func cmdServer() *cli.Command {
 			&cli.StringFlag{Name: "audit-log", Usage: "JSON-lines audit log (default DATA-DIR/audit.log; - for none)"},
 			&cli.StringSliceFlag{Name: "mount", Usage: "ORG/C/P=DIR: mount a project at start (repeatable)"},
 			&cli.StringFlag{Name: "demo-mount", Usage: "on the first start, create a demo organization and mount its project at this directory"},
-			&cli.StringFlag{Name: "blob-store", Usage: "where dataset chunks live: a local folder (default DATA-DIR/blobs) or s3://KEYID:SECRET@HOST:PORT/BUCKET[/PREFIX]", EnvVars: []string{"SPHERE_BLOB_STORE"}},
+			&cli.StringFlag{Name: "blob-store", Usage: "where dataset chunks live: a local folder (default DATA-DIR/blobs) or s3://KEYID:SECRET@HOST:PORT[,HOST:PORT...]/BUCKET[/PREFIX], several nodes of one MinIO to fail over between", EnvVars: []string{"SPHERE_BLOB_STORE"}},
 			&cli.StringFlag{Name: "cache-dir", Usage: "the local dataset chunk cache (default DATA-DIR/cache)"},
 			&cli.StringFlag{Name: "cache-size", Value: "10G", Usage: "the chunk cache's size bound, e.g. 500M, 10G"},
 			&cli.DurationFlag{Name: "s3-timeout", Value: 10 * time.Second, Usage: "bound on every S3 operation of a connector; past it the operation fails with EIO"},

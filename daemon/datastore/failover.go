@@ -48,18 +48,28 @@ func (f *failoverBlobs) getInto(ctx context.Context, hash string, buf []byte) er
 	return f.try(func(b *s3Blobs) error { return b.getInto(ctx, hash, buf) })
 }
 
+// triesPerEndpoint is how often a request is tried on one endpoint of
+// several: once, since the next endpoint is the better retry. minio-go's
+// default backs off for seconds on a server that is down, which every
+// chunk fetched meanwhile would wait out.
+const triesPerEndpoint = 1
+
 // newFailoverBlobs opens the bucket through every endpoint that answers now;
 // one that is down at start is left out rather than stopping the daemon.
 func newFailoverBlobs(ctx context.Context, sp s3Spec) (Blobs, error) {
 	f := &failoverBlobs{}
 	var firstErr error
+	tries := 0
+	if len(sp.endpoints) > 1 {
+		tries = triesPerEndpoint
+	}
 	for _, ep := range sp.endpoints {
-		b, err := NewS3Blobs(ctx, "http://"+ep, sp.bucket, sp.keyID, sp.secret, sp.prefix)
+		b, err := newS3Blobs(ctx, "http://"+ep, sp.bucket, sp.keyID, sp.secret, sp.prefix, tries)
 		if err != nil {
 			firstErr = cmp.Or(firstErr, err)
 			continue
 		}
-		f.stores = append(f.stores, b.(*s3Blobs))
+		f.stores = append(f.stores, b)
 	}
 	if len(f.stores) == 0 {
 		return nil, firstErr

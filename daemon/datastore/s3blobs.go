@@ -27,6 +27,16 @@ type s3Blobs struct {
 // prefix (may be empty) is prepended to every object key. It checks the
 // credentials by asking whether the bucket exists.
 func NewS3Blobs(ctx context.Context, endpoint, bucket, keyID, secret, prefix string) (Blobs, error) {
+	b, err := newS3Blobs(ctx, endpoint, bucket, keyID, secret, prefix, 0)
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// newS3Blobs is NewS3Blobs with minio-go's tries per request (0: its
+// default, which backs off for seconds while a server is down).
+func newS3Blobs(ctx context.Context, endpoint, bucket, keyID, secret, prefix string, tries int) (*s3Blobs, error) {
 	secure := false
 	host := endpoint
 	if u, err := url.Parse(endpoint); err == nil && (u.Scheme == "http" || u.Scheme == "https") {
@@ -43,8 +53,9 @@ func NewS3Blobs(ctx context.Context, endpoint, bucket, keyID, secret, prefix str
 		return nil, fmt.Errorf("datastore: s3: %w", err)
 	}
 	c, err := minio.New(host, &minio.Options{
-		Creds:  credentials.NewStaticV4(keyID, secret, ""),
-		Secure: secure,
+		Creds:      credentials.NewStaticV4(keyID, secret, ""),
+		Secure:     secure,
+		MaxRetries: tries,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("datastore: s3 endpoint %q: %v", host, err)
