@@ -115,7 +115,7 @@ func TestServerStalled(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s.Pause()
+	s.Pause(t)
 	t.Cleanup(s.Resume)
 	within(t, "Stat", func() error { _, err := b.Stat(ctx, "unlisted/small"); return err })
 	within(t, "List", func() error { _, err := b.List(ctx, ""); return err })

@@ -264,7 +264,7 @@ func TestOpenAfterStatMakesNoRequest(t *testing.T) {
 		t.Fatalf("Stat = %+v, %v", e, err)
 	}
 
-	s.Pause()
+	s.Pause(t)
 	if e, err := b.Stat(ctx, "cat/f"); err != nil || e.Size != int64(len(data)) {
 		t.Errorf("Stat again, server frozen = %+v, %v", e, err)
 	}

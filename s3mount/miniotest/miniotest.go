@@ -25,6 +25,8 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/sphere-sandbox/sphere/internal/testwait"
 )
 
 // Credentials every server started here uses (the same defaults as
@@ -226,11 +228,37 @@ func (s *Server) Stop() {
 
 // Pause freezes the server with SIGSTOP: connections are still accepted by
 // the kernel but nothing answers, which is what a stalled server looks like.
-func (s *Server) Pause() {
+// It returns once every thread of the server has stopped: the signal is
+// delivered asynchronously, and a request sent before that could still be
+// answered.
+func (s *Server) Pause(t testing.TB) {
+	t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	_ = s.cmd.Process.Signal(syscall.SIGSTOP)
 	s.paused = true
+	pid := s.cmd.Process.Pid
+	testwait.For(t, 10*time.Second, fmt.Sprintf("MinIO (pid %d) to stop after SIGSTOP", pid), func() bool { return allStopped(pid) })
+}
+
+// allStopped reports whether every thread of the process pid is stopped.
+func allStopped(pid int) bool {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return false
+	}
+	for _, task := range tasks {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+		if err != nil {
+			continue // the thread has exited
+		}
+		// "TID (COMM) STATE ...": COMM may hold spaces and parentheses.
+		i := bytes.LastIndexByte(data, ')')
+		if i < 0 || i+2 >= len(data) || (data[i+2] != 'T' && data[i+2] != 't') {
+			return false
+		}
+	}
+	return true
 }
 
 // Resume undoes Pause (SIGCONT).
