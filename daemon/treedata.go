@@ -115,13 +115,18 @@ func (t treeStore) DatasetOpen(ctx context.Context, dataset policy.ID, p string)
 	}
 	c := &datasetContent{r: t.d.data.Open(refs, size)}
 	// A sealed file never changes: a verified local copy can be handed to
-	// the kernel (passthrough), once materializing it is cheap.
+	// the kernel (passthrough), once materializing it is cheap. One read
+	// through the Reader instead is copied in the background once closed,
+	// if it left every chunk cached, for the next open.
 	if sealed && (size <= localFileMax || t.d.data.Cached(refs)) {
 		if f, err := t.d.data.LocalFile(ctx, refs, size); err == nil {
 			c.local = f
 		} else {
 			t.d.log.Warn("dataset file served without a local copy", "dataset", dataset, "path", p, "err", err)
 		}
+	}
+	if sealed && c.local == nil {
+		c.materializeLater = func() { t.d.data.MaterializeLater(refs, size) }
 	}
 	return c, nil
 }
@@ -130,6 +135,8 @@ func (t treeStore) DatasetOpen(ctx context.Context, dataset policy.ID, p string)
 type datasetContent struct {
 	r     *datastore.Reader
 	local *os.File
+	// materializeLater, if set, is called at Close.
+	materializeLater func()
 }
 
 func (c *datasetContent) ReadAt(p []byte, off int64) (int, error) {
@@ -146,7 +153,11 @@ func (c *datasetContent) Close() error {
 	if c.local != nil {
 		c.local.Close()
 	}
-	return c.r.Close()
+	err := c.r.Close()
+	if c.materializeLater != nil {
+		c.materializeLater()
+	}
+	return err
 }
 
 func (t treeStore) DatasetCommit(ctx context.Context, p, dataset policy.ID, filePath string, content *os.File, size int64) error {

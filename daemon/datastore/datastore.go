@@ -126,6 +126,9 @@ type Store struct {
 	fetchSlots  chan struct{}
 	uploadSlots chan struct{}
 	bufs        sync.Pool // *[]byte of cap ChunkSize
+	// builder is held by the one local copy MaterializeLater builds at a
+	// time.
+	builder chan struct{}
 
 	mu          sync.Mutex
 	closed      bool
@@ -203,6 +206,7 @@ func New(blobs Blobs, opts Options) (*Store, error) {
 		dir:         dir,
 		fetchSlots:  make(chan struct{}, opts.MaxBuffers),
 		uploadSlots: make(chan struct{}, opts.MaxBuffers),
+		builder:     make(chan struct{}, 1),
 		entries:     make(map[string]*entry),
 		flights:     make(map[string]*flight),
 		fileFlights: make(map[string]*fileFlight),

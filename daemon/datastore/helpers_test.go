@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
+	"github.com/sphere-sandbox/sphere/internal/testwait"
 	"github.com/sphere-sandbox/sphere/s3mount/miniotest"
 )
 
@@ -313,11 +314,5 @@ func cacheDiskBytes(t testing.TB, dir string) (rounded, blocks int64) {
 // written to it after the reader has its bytes, in the background.
 func waitCached(t testing.TB, s *Store, refs []ChunkRef) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !s.Cached(refs) {
-		if time.Now().After(deadline) {
-			t.Fatal("chunks not cached within 10s")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testwait.For(t, 10*time.Second, "the chunks to be cached", func() bool { return s.Cached(refs) })
 }

@@ -112,6 +112,42 @@ func (s *Store) LocalFile(ctx context.Context, chunks []ChunkRef, size int64) (*
 	}
 }
 
+// MaterializeLater builds the local copy LocalFile would return, in the
+// background, when every chunk of the file is cached and no copy exists:
+// the next LocalFile is then an open(2), not a copy of the whole file. It
+// is for files just read through a Reader, whose next open would otherwise
+// pay for the copy. One copy is built at a time; a file that finds the
+// builder busy is copied at its next LocalFile instead, as before.
+func (s *Store) MaterializeLater(chunks []ChunkRef, size int64) {
+	if _, err := offsets(chunks, size); err != nil || !s.Cached(chunks) {
+		return
+	}
+	key := fileKey(chunks)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.entries[key] != nil || s.fileFlights[key] != nil {
+		return
+	}
+	select {
+	case s.builder <- struct{}{}:
+	default:
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer func() { <-s.builder }()
+		f, err := s.LocalFile(s.ctx, chunks, size)
+		if err != nil {
+			if !errors.Is(err, ErrClosed) && !errors.Is(err, context.Canceled) {
+				s.log.Info("datastore: local copy not built in the background", "size", size, "err", err)
+			}
+			return
+		}
+		f.Close()
+	}()
+}
+
 // openPinnedLocked opens e's file read-only with the shared flock that pins
 // it. Under s.mu no eviction holds the exclusive lock, so this never waits.
 func (s *Store) openPinnedLocked(e *entry) (*os.File, error) {

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sphere-sandbox/sphere/internal/testwait"
 )
 
 func TestRoundTrip(t *testing.T) {
@@ -457,6 +459,46 @@ func TestTruncatedCacheFile(t *testing.T) {
 	}
 	if n := cb.gets.Load() - before; n != 1 {
 		t.Errorf("materializing: %d refetches, want 1", n)
+	}
+}
+
+// A file read whole through a Reader gets its local copy built in the
+// background, from the cached chunks alone, so the next LocalFile finds
+// it. A file not yet cached gets none.
+func TestMaterializeLater(t *testing.T) {
+	const chunk = 64 << 10
+	cb := &countingBlobs{Blobs: localTestBlobs(t).Blobs}
+	s := newStore(t, cb, Options{ChunkSize: chunk})
+	data := randomBytes(5*chunk+17, 9)
+	refs := storeBytes(t, s, data)
+
+	s.MaterializeLater(refs, int64(len(data)))
+	if st := s.CacheStats(); st.Files != 0 {
+		t.Fatalf("a local copy was built from chunks not cached: %+v", st)
+	}
+	r := s.Open(refs, int64(len(data)))
+	if _, err := readSeq(r, int64(len(data)), chunk); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	waitCached(t, s, refs)
+	gets := cb.gets.Load()
+	s.MaterializeLater(refs, int64(len(data)))
+	testwait.For(t, 10*time.Second, "the local copy", func() bool { return s.CacheStats().Files == 1 })
+	if n := cb.gets.Load() - gets; n != 0 {
+		t.Errorf("building the local copy fetched %d chunks; they were all cached", n)
+	}
+	before := s.CacheStats()
+	f, err := s.LocalFile(context.Background(), refs, int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if got, err := io.ReadAll(f); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("local copy: %v, equal %v", err, bytes.Equal(got, data))
+	}
+	if after := s.CacheStats(); after.Hits != before.Hits+1 || after.Misses != before.Misses || after.Files != 1 {
+		t.Errorf("LocalFile after the background copy: %+v, then %+v; want one more hit and no copy", before, after)
 	}
 }
 
