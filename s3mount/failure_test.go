@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sphere-sandbox/sphere/internal/testlog"
 	"github.com/sphere-sandbox/sphere/s3mount/miniotest"
 )
 
@@ -48,8 +49,8 @@ func noReaderGoroutines(t *testing.T) {
 }
 
 func TestServerKilledMidRead(t *testing.T) {
-	var logs logBuffer
-	s, b := setup(t, func(c *Config) { c.Timeout = failTimeout; c.Logger = logs.logger() })
+	var logs testlog.Buffer
+	s, b := setup(t, func(c *Config) { c.Timeout = failTimeout; c.Logger = logs.Logger() })
 	const size = 64 << 20
 	data := randomBytes(11, size)
 	put(t, s, "obj", data)
@@ -92,8 +93,8 @@ func TestServerKilledMidRead(t *testing.T) {
 }
 
 func TestServerStalled(t *testing.T) {
-	var logs logBuffer
-	s, b := setup(t, func(c *Config) { c.Timeout = failTimeout; c.Logger = logs.logger() })
+	var logs testlog.Buffer
+	s, b := setup(t, func(c *Config) { c.Timeout = failTimeout; c.Logger = logs.Logger() })
 	put(t, s, "obj", randomBytes(12, 3*chunkSize))
 	put(t, s, "small", []byte("x"))
 	// Never listed before the stall: a fresh listing answers its Stat for a
@@ -172,11 +173,11 @@ func TestEndpointFailover(t *testing.T) {
 	}
 	dead := "http://" + l.Addr().String()
 	l.Close()
-	var logs logBuffer
+	var logs testlog.Buffer
 	b := openBucket(t, s, func(c *Config) {
 		c.Endpoint = dead + "," + s.Endpoint
 		c.Timeout = failTimeout
-		c.Logger = logs.logger()
+		c.Logger = logs.Logger()
 	})
 	ctx := context.Background()
 	data := randomBytes(11, 3<<20)

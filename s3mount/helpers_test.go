@@ -5,9 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"io"
-	"log/slog"
 	"math/rand/v2"
-	"sync"
 	"testing"
 
 	"github.com/minio/minio-go/v7"
@@ -92,23 +90,3 @@ func get(t *testing.T, s *miniotest.Server, key string) []byte {
 	}
 	return data
 }
-
-// logBuffer collects what a Bucket logs.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func (l *logBuffer) logger() *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }

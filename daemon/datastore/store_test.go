@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sphere-sandbox/sphere/internal/testlog"
 	"github.com/sphere-sandbox/sphere/internal/testwait"
 )
 
@@ -153,8 +154,8 @@ func TestRandomReadAt(t *testing.T) {
 func TestCorruptChunk(t *testing.T) {
 	forEachBlobStore(t, func(t *testing.T, b *testBlobs) {
 		const chunk = 64 << 10
-		var logs logBuffer
-		s := newStore(t, b.Blobs, Options{ChunkSize: chunk, Logger: logs.logger()})
+		var logs testlog.Buffer
+		s := newStore(t, b.Blobs, Options{ChunkSize: chunk, Logger: logs.Logger()})
 		data := randomBytes(3*chunk+chunk/2, 3)
 		refs := storeBytes(t, s, data)
 		b.corrupt(t, refs[1].Hash)
@@ -191,7 +192,7 @@ func TestCorruptChunk(t *testing.T) {
 		if err := b.Put(context.Background(), refs[2].Hash, data[:100]); err != nil {
 			t.Fatal(err)
 		}
-		s = newStore(t, b.Blobs, Options{ChunkSize: chunk, Logger: logs.logger()})
+		s = newStore(t, b.Blobs, Options{ChunkSize: chunk, Logger: logs.Logger()})
 		if _, err := s.Open(refs, int64(len(data))).ReadAt(buf[:10], 2*chunk); !errors.Is(err, ErrCorrupt) {
 			t.Errorf("short blob: err = %v, want ErrCorrupt", err)
 		}
@@ -201,8 +202,8 @@ func TestCorruptChunk(t *testing.T) {
 func TestMissingChunk(t *testing.T) {
 	forEachBlobStore(t, func(t *testing.T, b *testBlobs) {
 		const chunk = 64 << 10
-		var logs logBuffer
-		s := newStore(t, b.Blobs, Options{ChunkSize: chunk, Logger: logs.logger()})
+		var logs testlog.Buffer
+		s := newStore(t, b.Blobs, Options{ChunkSize: chunk, Logger: logs.Logger()})
 		data := randomBytes(3*chunk, 4)
 		refs := storeBytes(t, s, data)
 		b.remove(t, refs[2].Hash)
@@ -401,7 +402,7 @@ func TestUncleanRestartVerifiesCache(t *testing.T) {
 		}
 	}
 	cb := &countingBlobs{Blobs: b.Blobs}
-	s2 := newStore(t, cb, Options{CacheDir: dir, ChunkSize: chunk, Logger: (&logBuffer{}).logger()})
+	s2 := newStore(t, cb, Options{CacheDir: dir, ChunkSize: chunk, Logger: (&testlog.Buffer{}).Logger()})
 	got, err := readSeq(s2.Open(refs, int64(len(data))), int64(len(data)), 1<<20)
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("read after crash: %v, equal %v", err, bytes.Equal(got, data))
@@ -422,7 +423,7 @@ func TestUncleanRestartVerifiesCache(t *testing.T) {
 func TestTruncatedCacheFile(t *testing.T) {
 	const chunk = 64 << 10
 	cb := &countingBlobs{Blobs: localTestBlobs(t).Blobs}
-	s := newStore(t, cb, Options{ChunkSize: chunk, Logger: (&logBuffer{}).logger()})
+	s := newStore(t, cb, Options{ChunkSize: chunk, Logger: (&testlog.Buffer{}).Logger()})
 	data := randomBytes(3*chunk, 8)
 	refs := storeBytes(t, s, data)
 	r := s.Open(refs, int64(len(data)))

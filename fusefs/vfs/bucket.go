@@ -326,13 +326,11 @@ func (t *Tree) bucketRemove(ctx context.Context, c Caller, op string, dir Ref, n
 	}
 	path := dir.join(name)
 	o, err := b.Stat(sctx, path)
-	switch {
-	case err != nil:
+	if err == nil {
+		err = removable(op, o.Dir)
+	}
+	if err != nil {
 		return err
-	case op == "unlink" && o.Dir:
-		return ErrIsDir
-	case op == "rmdir" && !o.Dir:
-		return ErrNotDir
 	}
 	if _, err := t.authorizeBucketEdit(c, op, res, b, path); err != nil {
 		return err

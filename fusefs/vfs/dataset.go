@@ -217,6 +217,11 @@ func (t *Tree) datasetLookup(c Caller, dir Ref, name string) (Ref, Attr, error) 
 		return Ref{}, Attr{}, ErrNotFound
 	}
 	path := dir.join(name)
+	return t.datasetEntryOf(c, res, path)
+}
+
+// datasetEntryOf is what the store has at path in res, as the caller sees it.
+func (t *Tree) datasetEntryOf(c Caller, res Resource, path string) (Ref, Attr, error) {
 	e, err := t.datasets.DatasetStat(res.ID, path)
 	if err != nil {
 		return Ref{}, Attr{}, err
@@ -385,15 +390,7 @@ func (t *Tree) datasetMkdir(ctx context.Context, c Caller, dir Ref, name string)
 	if err := t.datasets.DatasetMkdir(sctx, p.id, res.ID, path); err != nil {
 		return Ref{}, Attr{}, err
 	}
-	e, err := t.datasets.DatasetStat(res.ID, path)
-	if err != nil {
-		return Ref{}, Attr{}, err
-	}
-	v, err := t.datasetView(c, res)
-	if err != nil {
-		return Ref{}, Attr{}, err
-	}
-	return v.ref(path, e), v.attr(e), nil
+	return t.datasetEntryOf(c, res, path)
 }
 
 // datasetRemove is unlink (op "unlink", files) and rmdir ("rmdir", empty
@@ -408,13 +405,11 @@ func (t *Tree) datasetRemove(ctx context.Context, c Caller, op string, dir Ref, 
 	}
 	path := dir.join(name)
 	e, err := t.datasets.DatasetStat(res.ID, path)
-	switch {
-	case err != nil:
+	if err == nil {
+		err = removable(op, e.Dir)
+	}
+	if err != nil {
 		return err
-	case op == "unlink" && e.Dir:
-		return ErrIsDir
-	case op == "rmdir" && !e.Dir:
-		return ErrNotDir
 	}
 	p, _, err := t.authorizeDatasetEdit(c, op, res, path)
 	if err != nil {

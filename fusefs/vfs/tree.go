@@ -339,3 +339,15 @@ func (t *Tree) onResource(op string, res Resource, a policy.Action) query {
 func storeContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, storeTimeout)
 }
+
+// removable says whether op, "unlink" or "rmdir", applies to an entry
+// that is a directory or not.
+func removable(op string, dir bool) error {
+	switch {
+	case op == "unlink" && dir:
+		return ErrIsDir
+	case op == "rmdir" && !dir:
+		return ErrNotDir
+	}
+	return nil
+}
