@@ -21,6 +21,7 @@ const (
 	CmdAddUser      CommandType = "user.add"
 	CmdRemoveUser   CommandType = "user.remove"
 	CmdSetUserToken CommandType = "user.token"
+	CmdSetUser      CommandType = "user.set"
 	CmdCreate       CommandType = "entity.create"
 	CmdUpdate       CommandType = "entity.update"
 	CmdDelete       CommandType = "entity.delete"
@@ -59,8 +60,9 @@ type (
 		KeyCheck []byte `json:"key_check"`
 	}
 	AddUser struct {
-		Name string `json:"name"`
-		UID  uint32 `json:"uid"`
+		Name        string `json:"name"`
+		UID         uint32 `json:"uid"`
+		Description string `json:"description,omitempty"`
 	}
 	RemoveUser struct {
 		Name string `json:"name"`
@@ -68,6 +70,12 @@ type (
 	SetUserToken struct {
 		Name string `json:"name"`
 		Hash []byte `json:"hash"`
+	}
+	// SetUser changes what it holds; nil fields stay.
+	SetUser struct {
+		Name        string  `json:"name"`
+		UID         *uint32 `json:"uid,omitempty"`
+		Description *string `json:"description,omitempty"`
 	}
 	Create struct {
 		Kind        policy.Kind       `json:"kind"`

@@ -51,6 +51,7 @@ var handlers = map[CommandType]handler{
 	CmdAddUser:      applyAddUser,
 	CmdRemoveUser:   applyRemoveUser,
 	CmdSetUserToken: applySetUserToken,
+	CmdSetUser:      applySetUser,
 	CmdCreate:       applyCreate,
 	CmdUpdate:       applyUpdate,
 	CmdDelete:       applyDelete,
@@ -128,16 +129,16 @@ func applyAddUser(s *State, c *Command) (policy.ID, error) {
 	if err := ValidateName(p.Name); err != nil {
 		return 0, err
 	}
-	if p.Name == "root" || p.UID == 0 {
-		return 0, Errorf(CodeInvalid, "invalid user: uid 0 is the bootstrap administrator \"root\"")
+	if p.Name == "root" {
+		return 0, Errorf(CodeInvalid, "invalid user: \"root\" is uid 0, the bootstrap administrator")
 	}
 	if _, taken := s.byName[p.Name]; taken {
 		return 0, Errorf(CodeExists, "user %q already exists", p.Name)
 	}
-	if id, taken := s.byUID[p.UID]; taken {
-		return 0, Errorf(CodeExists, "uid %d is already registered as user %q", p.UID, s.PrincipalName(id))
+	if err := uidFree(s, p.UID); err != nil {
+		return 0, err
 	}
-	u := &User{ID: s.NextID, Name: p.Name, UID: p.UID, Created: c.Time}
+	u := &User{ID: s.NextID, Name: p.Name, UID: p.UID, Description: p.Description, Created: c.Time}
 	if err := s.index.PutPrincipal(policy.Principal{ID: u.ID, Kind: policy.PrincipalUser, Name: u.Name}); err != nil {
 		return 0, err
 	}
@@ -146,6 +147,44 @@ func applyAddUser(s *State, c *Command) (policy.ID, error) {
 	s.byName[u.Name] = u.ID
 	s.byUID[u.UID] = u.ID
 	return u.ID, nil
+}
+
+// uidFree checks uid can be given to a user: one uid is one person on a
+// host, and uid 0 is root, the bootstrap administrator.
+func uidFree(s *State, uid uint32) error {
+	if uid == 0 {
+		return Errorf(CodeInvalid, "invalid user: uid 0 is the bootstrap administrator \"root\"")
+	}
+	if id, taken := s.byUID[uid]; taken {
+		return Errorf(CodeExists, "uid %d is already registered as user %q", uid, s.PrincipalName(id))
+	}
+	return nil
+}
+
+// applySetUser changes a user's uid or description. A new uid takes effect
+// on the next operation: every decision maps the caller's uid afresh.
+func applySetUser(s *State, c *Command) (policy.ID, error) {
+	p := decode[SetUser](c)
+	if err := authorize(s, c, policy.ActManageUsers, policy.Target{ID: policy.System}); err != nil {
+		return 0, err
+	}
+	id, ok := s.byName[p.Name]
+	u := s.Users[id]
+	if !ok || u == nil {
+		return 0, Errorf(CodeNotFound, "user %q not found", p.Name)
+	}
+	if p.UID != nil && *p.UID != u.UID {
+		if err := uidFree(s, *p.UID); err != nil {
+			return 0, err
+		}
+		delete(s.byUID, u.UID)
+		u.UID = *p.UID
+		s.byUID[u.UID] = id
+	}
+	if p.Description != nil {
+		u.Description = *p.Description
+	}
+	return id, nil
 }
 
 func applyRemoveUser(s *State, c *Command) (policy.ID, error) {

@@ -79,6 +79,10 @@ func TestApplyCommands(t *testing.T) {
 		{"uid taken", root, CmdAddUser, func(o, c, p, a policy.ID) any { return AddUser{Name: "alicia", UID: 1001} }, CodeExists, "uid 1001"},
 		{"uid 0 is root", root, CmdAddUser, func(o, c, p, a policy.ID) any { return AddUser{Name: "zero", UID: 0} }, CodeInvalid, "uid 0"},
 		{"alice may not add users", aliceOf, CmdAddUser, func(o, c, p, a policy.ID) any { return AddUser{Name: "mallory", UID: 1666} }, CodeDenied, ""},
+		{"a user moves to another uid", root, CmdSetUser, func(o, c, p, a policy.ID) any { return SetUser{Name: "alice", UID: new(uint32(1500))} }, "", ""},
+		{"nobody moves to uid 0", root, CmdSetUser, func(o, c, p, a policy.ID) any { return SetUser{Name: "alice", UID: new(uint32(0))} }, CodeInvalid, "uid 0"},
+		{"changing an unknown user", root, CmdSetUser, func(o, c, p, a policy.ID) any { return SetUser{Name: "bob", Description: new("x")} }, CodeNotFound, `"bob"`},
+		{"alice may not change users", aliceOf, CmdSetUser, func(o, c, p, a policy.ID) any { return SetUser{Name: "alice", UID: new(uint32(1500))} }, CodeDenied, ""},
 		{"unknown role", root, CmdGrant, func(o, c, p, a policy.ID) any {
 			return BindingRecord{Principal: a, Role: "superuser", On: p}
 		}, CodeInvalid, "superuser"},

@@ -39,6 +39,8 @@ type User struct {
 	Name    string    `json:"name"`
 	UID     uint32    `json:"uid"`
 	Created time.Time `json:"created"`
+	// Description says who this is, for the people managing users.
+	Description string `json:"description,omitempty"`
 	// TokenHash is the SHA-256 of the user's API token, for remote callers.
 	TokenHash []byte `json:"token_hash,omitempty"`
 }

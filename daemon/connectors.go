@@ -29,8 +29,8 @@ func (d *Daemon) s3Create(ctx context.Context, c caller, req api.S3CreateReq) (a
 	if err := cluster.ValidateName(req.Name); err != nil {
 		return nil, err
 	}
-	if len(req.Description) > maxDescription {
-		return nil, cluster.Errorf(cluster.CodeInvalid, "description is %d bytes; the limit is %d", len(req.Description), maxDescription)
+	if err := checkDescription(req.Description); err != nil {
+		return nil, err
 	}
 	switch req.Mode {
 	case "":

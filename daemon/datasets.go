@@ -20,8 +20,8 @@ func (d *Daemon) datasetCreate(ctx context.Context, c caller, req api.DatasetCre
 	if req.SizeLimit < 0 {
 		return nil, cluster.Errorf(cluster.CodeInvalid, "--size must not be negative")
 	}
-	if len(req.Description) > maxDescription {
-		return nil, cluster.Errorf(cluster.CodeInvalid, "description is %d bytes; the limit is %d", len(req.Description), maxDescription)
+	if err := checkDescription(req.Description); err != nil {
+		return nil, err
 	}
 	var project policy.ID
 	var err error

@@ -27,6 +27,7 @@ func (d *Daemon) routes() map[string]handlerFunc {
 		api.MUserShow:      method(d.userShow),
 		api.MUserRemove:    method(d.userRemove),
 		api.MUserToken:     method(d.userToken),
+		api.MUserSet:       method(d.userSet),
 		api.MCreate:        method(d.create),
 		api.MList:          method(d.list),
 		api.MShow:          method(d.show),
@@ -101,8 +102,26 @@ func (d *Daemon) whoami(_ context.Context, c caller, _ struct{}) (any, error) {
 }
 
 func (d *Daemon) userAdd(ctx context.Context, c caller, req api.UserAddReq) (any, error) {
-	_, err := d.propose(ctx, c, cluster.CmdAddUser, cluster.AddUser{Name: req.Name, UID: req.UID})
+	if err := checkDescription(req.Description); err != nil {
+		return nil, err
+	}
+	_, err := d.propose(ctx, c, cluster.CmdAddUser, cluster.AddUser{Name: req.Name, UID: req.UID, Description: req.Description})
 	if err != nil {
+		return nil, err
+	}
+	return d.userShow(ctx, c, api.NameReq{Name: req.Name})
+}
+
+func (d *Daemon) userSet(ctx context.Context, c caller, req api.UserSetReq) (any, error) {
+	if req.UID == nil && req.Description == nil {
+		return nil, cluster.Errorf(cluster.CodeInvalid, "nothing to change: give a new uid or description")
+	}
+	if req.Description != nil {
+		if err := checkDescription(*req.Description); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := d.propose(ctx, c, cluster.CmdSetUser, cluster.SetUser{Name: req.Name, UID: req.UID, Description: req.Description}); err != nil {
 		return nil, err
 	}
 	return d.userShow(ctx, c, api.NameReq{Name: req.Name})
@@ -123,7 +142,7 @@ func (d *Daemon) userList(_ context.Context, c caller, _ struct{}) (any, error) 
 }
 
 func userView(u *cluster.User) api.User {
-	return api.User{ID: uint64(u.ID), Name: u.Name, UID: u.UID, Created: u.Created, HasToken: u.TokenHash != nil}
+	return api.User{ID: uint64(u.ID), Name: u.Name, UID: u.UID, Description: u.Description, Created: u.Created, HasToken: u.TokenHash != nil}
 }
 
 func (d *Daemon) userShow(_ context.Context, c caller, req api.NameReq) (any, error) {
@@ -231,6 +250,13 @@ func keys[V any](m map[string]V) []string {
 // maxDescription bounds descriptions: they are replicated to every node.
 const maxDescription = 1024
 
+func checkDescription(description string) error {
+	if len(description) > maxDescription {
+		return cluster.Errorf(cluster.CodeInvalid, "description is %d bytes; the limit is %d", len(description), maxDescription)
+	}
+	return nil
+}
+
 func (d *Daemon) create(ctx context.Context, c caller, req api.CreateReq) (any, error) {
 	r, err := cluster.ParseRef(req.Ref)
 	if err != nil {
@@ -250,8 +276,8 @@ func (d *Daemon) create(ctx context.Context, c caller, req api.CreateReq) (any, 
 	} else if !ok {
 		return nil, cluster.Errorf(cluster.CodeInvalid, "%s entities are not created with this command", r.Kind)
 	}
-	if len(req.Description) > maxDescription {
-		return nil, cluster.Errorf(cluster.CodeInvalid, "description is %d bytes; the limit is %d", len(req.Description), maxDescription)
+	if err := checkDescription(req.Description); err != nil {
+		return nil, err
 	}
 	if err := checkSettings(kind, req.Settings, nil); err != nil {
 		return nil, err
@@ -472,8 +498,10 @@ func (d *Daemon) show(_ context.Context, c caller, req api.RefReq) (any, error) 
 }
 
 func (d *Daemon) set(ctx context.Context, c caller, req api.SetReq) (any, error) {
-	if req.Description != nil && len(*req.Description) > maxDescription {
-		return nil, cluster.Errorf(cluster.CodeInvalid, "description is %d bytes; the limit is %d", len(*req.Description), maxDescription)
+	if req.Description != nil {
+		if err := checkDescription(*req.Description); err != nil {
+			return nil, err
+		}
 	}
 	e, err := d.lookup(c, req.Ref)
 	if err != nil {

@@ -81,6 +81,46 @@ func TestWalkthrough(t *testing.T) {
 	n.fails(uidAlice, 4, "not found", "project", "show", "acme/cats/vision")
 }
 
+// A person's uid changes (a new host, a renumbered directory): from the next
+// call their old uid is nobody and the new one is them, with their roles;
+// a restart keeps it.
+func TestUserMovesToAnotherUID(t *testing.T) {
+	n := startNode(t, nodeOpts{})
+	n.ok(0, "org", "create", "acme")
+	n.ok(0, "community", "create", "acme/cats")
+	n.ok(0, "project", "create", "acme/cats/vision")
+	n.ok(0, "user", "add", "alice", "--uid", fmt.Sprint(uidAlice), "--description", "vision team")
+	n.ok(0, "user", "add", "bob", "--uid", fmt.Sprint(uidBob))
+	n.ok(0, "role", "grant", "viewer", "--to", "user:alice", "--on", "project:acme/cats/vision")
+
+	n.fails(0, 5, "already registered as user \"bob\"", "user", "set", "alice", "--uid", fmt.Sprint(uidBob))
+	n.fails(0, 2, "--uid or --description", "user", "set", "alice")
+	n.fails(uidAlice, 3, "permission denied", "user", "set", "alice", "--uid", fmt.Sprint(uidEve))
+	var u struct {
+		UID         uint32
+		Description string
+	}
+	n.jsonOut(0, &u, "user", "set", "alice", "--uid", fmt.Sprint(uidEve))
+	if u.UID != uidEve || u.Description != "vision team" {
+		t.Errorf("user set --uid answered %+v", u)
+	}
+	check := func() {
+		t.Helper()
+		if out := n.ok(uidEve, "whoami"); !strings.Contains(out, "alice") {
+			t.Errorf("whoami as alice's new uid:\n%s", out)
+		}
+		if out := n.ok(uidAlice, "whoami"); !strings.Contains(out, "anonymous") {
+			t.Errorf("whoami as alice's old uid:\n%s", out)
+		}
+		n.ok(uidEve, "project", "show", "acme/cats/vision")
+		n.fails(uidAlice, 4, "not found", "project", "show", "acme/cats/vision")
+	}
+	check()
+	n.stop()
+	n.restart()
+	check()
+}
+
 // Bad input: an error that names the rule, a non-zero exit, nothing changed.
 func TestBadInputChangesNothing(t *testing.T) {
 	n := startNode(t, nodeOpts{})

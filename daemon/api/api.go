@@ -15,6 +15,7 @@ const (
 	MUserShow      = "user.show"
 	MUserRemove    = "user.remove"
 	MUserToken     = "user.token"
+	MUserSet       = "user.set"
 	MCreate        = "entity.create"
 	MList          = "entity.list"
 	MShow          = "entity.show"
@@ -60,9 +61,10 @@ type WhoAmI struct {
 type User struct {
 	ID       uint64    `json:"id"`
 	Name     string    `json:"name"`
-	UID      uint32    `json:"uid"`
-	Created  time.Time `json:"created"`
-	HasToken bool      `json:"has_token"`
+	UID         uint32    `json:"uid"`
+	Description string    `json:"description,omitempty"`
+	Created     time.Time `json:"created"`
+	HasToken    bool      `json:"has_token"`
 }
 
 // Entity is an organization, community, project, resource, cloud, folder or
@@ -110,8 +112,15 @@ type Binding struct {
 // Requests.
 type (
 	UserAddReq struct {
-		Name string `json:"name"`
-		UID  uint32 `json:"uid"`
+		Name        string `json:"name"`
+		UID         uint32 `json:"uid"`
+		Description string `json:"description,omitempty"`
+	}
+	// UserSetReq changes what it holds; nil fields stay.
+	UserSetReq struct {
+		Name        string  `json:"name"`
+		UID         *uint32 `json:"uid,omitempty"`
+		Description *string `json:"description,omitempty"`
 	}
 	NameReq struct {
 		Name string `json:"name"`
