@@ -59,8 +59,8 @@ type WhoAmI struct {
 
 // User is a registered user.
 type User struct {
-	ID       uint64    `json:"id"`
-	Name     string    `json:"name"`
+	ID          uint64    `json:"id"`
+	Name        string    `json:"name"`
 	UID         uint32    `json:"uid"`
 	Description string    `json:"description,omitempty"`
 	Created     time.Time `json:"created"`
