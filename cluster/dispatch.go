@@ -161,6 +161,15 @@ func uidFree(s *State, uid uint32) error {
 	return nil
 }
 
+func userNamed(s *State, name string) (policy.ID, *User, error) {
+	id, ok := s.byName[name]
+	u := s.Users[id]
+	if !ok || u == nil {
+		return 0, nil, Errorf(CodeNotFound, "user %q not found", name)
+	}
+	return id, u, nil
+}
+
 // applySetUser changes a user's uid or description. A new uid takes effect
 // on the next operation: every decision maps the caller's uid afresh.
 func applySetUser(s *State, c *Command) (policy.ID, error) {
@@ -168,10 +177,9 @@ func applySetUser(s *State, c *Command) (policy.ID, error) {
 	if err := authorize(s, c, policy.ActManageUsers, policy.Target{ID: policy.System}); err != nil {
 		return 0, err
 	}
-	id, ok := s.byName[p.Name]
-	u := s.Users[id]
-	if !ok || u == nil {
-		return 0, Errorf(CodeNotFound, "user %q not found", p.Name)
+	id, u, err := userNamed(s, p.Name)
+	if err != nil {
+		return 0, err
 	}
 	if p.UID != nil && *p.UID != u.UID {
 		if err := uidFree(s, *p.UID); err != nil {
@@ -192,10 +200,9 @@ func applyRemoveUser(s *State, c *Command) (policy.ID, error) {
 	if err := authorize(s, c, policy.ActManageUsers, policy.Target{ID: policy.System}); err != nil {
 		return 0, err
 	}
-	id, ok := s.byName[p.Name]
-	u := s.Users[id]
-	if !ok || u == nil {
-		return 0, Errorf(CodeNotFound, "user %q not found", p.Name)
+	id, u, err := userNamed(s, p.Name)
+	if err != nil {
+		return 0, err
 	}
 	if err := s.index.RemovePrincipal(id); err != nil {
 		return 0, Errorf(CodeConflict, "cannot remove user %q: %v", p.Name, err)
@@ -208,10 +215,9 @@ func applyRemoveUser(s *State, c *Command) (policy.ID, error) {
 
 func applySetUserToken(s *State, c *Command) (policy.ID, error) {
 	p := decode[SetUserToken](c)
-	id, ok := s.byName[p.Name]
-	u := s.Users[id]
-	if !ok || u == nil {
-		return 0, Errorf(CodeNotFound, "user %q not found", p.Name)
+	id, u, err := userNamed(s, p.Name)
+	if err != nil {
+		return 0, err
 	}
 	// A user may set their own token; anyone else needs to manage users.
 	if c.Actor != id {
