@@ -25,6 +25,8 @@ const (
 type Chunk struct {
 	Hash string `json:"h"`
 	Size int64  `json:"n"`
+	// Gen is the generation its blob was written in (sweep.go).
+	Gen uint64 `json:"g,omitempty"`
 }
 
 // DatasetFile is a file or directory of a dataset.
@@ -169,6 +171,9 @@ func applyDatasetPut(s *State, c *Command) (policy.ID, error) {
 		}
 		var sum int64
 		for _, ch := range f.Chunks {
+			if err := s.usableChunk(ch); err != nil {
+				return 0, err
+			}
 			sum += ch.Size
 		}
 		if sum != f.Size || f.Size < 0 {

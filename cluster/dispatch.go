@@ -409,7 +409,7 @@ func applyDelete(s *State, c *Command) (policy.ID, error) {
 // forget drops an entity the policy index has already removed.
 func (s *State) forget(e *Entity) {
 	delete(s.Datasets, e.ID)
-	delete(s.datasetIndexes, e.ID)
+	s.indexDataset(e.ID)
 	s.unlink(e)
 	delete(s.Entities, e.ID)
 }

@@ -37,6 +37,24 @@ func (h *harness) must(actor policy.ID, typ CommandType, payload any) policy.ID 
 	return r.ID
 }
 
+// restore encodes the state, decodes it into a new one and checks that
+// encodes to the same bytes: snapshots are whole and canonical.
+func (h *harness) restore() *State {
+	h.t.Helper()
+	data, err := h.s.Encode()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	restored := NewState()
+	if err := restored.Decode(data); err != nil {
+		h.t.Fatal(err)
+	}
+	if again, err := restored.Encode(); err != nil || !bytes.Equal(data, again) {
+		h.t.Fatalf("snapshot did not round-trip (%v):\n%s\n%s", err, data, again)
+	}
+	return restored
+}
+
 // org builds acme/cats/p1 with a user alice, created by root.
 func (h *harness) org() (org, comm, proj, alice policy.ID) {
 	org = h.must(policy.Bootstrap, CmdCreate, Create{Kind: policy.KindOrg, Parent: policy.System, Name: "acme"})
@@ -168,21 +186,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	folder := h.must(policy.Bootstrap, CmdCreate, Create{Kind: policy.KindFolder, Parent: cloud, Name: "robots"})
 	h.must(policy.Bootstrap, CmdCreate, Create{Kind: policy.KindServiceAccount, Parent: folder, Name: "alice"})
 
-	data, err := h.s.Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	restored := NewState()
-	if err := restored.Decode(data); err != nil {
-		t.Fatal(err)
-	}
-	again, err := restored.Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(data, again) {
-		t.Fatalf("snapshot did not round-trip:\n%s\n%s", data, again)
-	}
+	restored := h.restore()
 	// The restored index decides like the original.
 	for _, a := range []policy.Action{policy.ActUseResource, policy.ActDeleteResource, policy.ActPublishResource} {
 		tgt := policy.Target{ID: secret, Via: other}

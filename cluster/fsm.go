@@ -73,12 +73,16 @@ type snapshot struct {
 	Members  []Member                              `json:"members,omitempty"`
 	Applied  uint64                                `json:"applied,omitempty"`
 	Requests []requestRecord                       `json:"requests,omitempty"`
+	Sweep    *SweepState                           `json:"sweep,omitempty"`
 }
 
 // Encode writes the whole state canonically.
 func (s *State) Encode() ([]byte, error) {
 	snap := snapshot{Version: snapshotVersion, NextID: s.NextID, KeyCheck: s.KeyCheck, Entities: s.sortedEntities(), Datasets: s.Datasets,
 		Members: s.sortedMembers(), Applied: s.Applied, Requests: s.requests.order}
+	if s.Sweep.Epoch > 0 {
+		snap.Sweep = &s.Sweep
+	}
 	for _, u := range s.Users {
 		snap.Users = append(snap.Users, u)
 	}
@@ -125,6 +129,10 @@ func (s *State) Decode(data []byte) error {
 		s.Members[m.ID] = m
 	}
 	s.Applied = snap.Applied
+	s.Sweep = SweepState{}
+	if snap.Sweep != nil {
+		s.Sweep = *snap.Sweep
+	}
 	s.requests.restore(snap.Requests)
 	s.rebuild(snap.Bindings, snap.Publications)
 	return nil

@@ -73,6 +73,8 @@ type State struct {
 	Datasets map[policy.ID]map[string]*DatasetFile
 	// Members are the cluster's nodes as they registered (membership.go).
 	Members map[string]Member
+	// Sweep is where sweeping unreferenced blobs stands (sweep.go).
+	Sweep SweepState
 	// Applied is the Raft index of the last command applied, so a reader
 	// can wait for an index (linearizable reads) and a state hash names
 	// the point it was taken at.
@@ -93,6 +95,9 @@ type State struct {
 	// datasetIndexes keeps each dataset's usage and directories
 	// (datasetindex.go).
 	datasetIndexes map[policy.ID]*datasetIndex
+	// blobRefs counts the chunks of all files that name each blob, by
+	// hash and generation (sweep.go).
+	blobRefs map[string]map[uint64]int
 }
 
 // NewState returns an empty state holding only the well-known entities.

@@ -20,6 +20,12 @@ func cmdCluster() *cli.Command {
 			{Name: "join", Usage: "add a node, or move it to new addresses (admin): ID RAFT-ADDR API-ADDR", ArgsUsage: "ID RAFT-ADDR API-ADDR", Action: clusterJoin},
 			{Name: "remove", Usage: "take a node out of the cluster (admin)", ArgsUsage: "ID", Action: clusterRemove},
 			{Name: "snapshot", Usage: "take a Raft snapshot on this node now (admin)", Action: clusterSnapshot},
+			{Name: "sweep", Usage: "delete the blobs no dataset or model file references any more (admin)",
+				Flags: []cli.Flag{
+					&cli.DurationFlag{Name: "grace", Value: 24 * time.Hour, Usage: "spare blobs written less than this long ago: a write taking longer than this when a sweep runs fails and must be done again"},
+					&cli.BoolFlag{Name: "dry-run", Usage: "report what would be deleted, delete nothing"},
+				},
+				Action: clusterSweep},
 		},
 	}
 }
@@ -89,5 +95,32 @@ func clusterSnapshot(c *cli.Context) error {
 	return output(c, st, func(w io.Writer) {
 		fmt.Fprintln(w, "NODE\tSTATE\tTERM\tAPPLIED INDEX\tSNAPSHOT INDEX")
 		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\n", st.NodeID, st.State, st.Term, st.AppliedIndex, st.LastSnapshotIndex)
+	})
+}
+
+func clusterSweep(c *cli.Context) error {
+	if _, err := args(c); err != nil {
+		return err
+	}
+	if c.Duration("grace") < 0 {
+		return usagef("--grace must not be negative, not %v", c.Duration("grace"))
+	}
+	var r api.SweepReply
+	if err := call(c, api.MClusterSweep, api.SweepReq{Grace: c.Duration("grace"), DryRun: c.Bool("dry-run")}, &r); err != nil {
+		return err
+	}
+	return output(c, r, func(w io.Writer) {
+		fmt.Fprintf(w, "blobs:\t%d (%s)\n", r.Blobs, humanBytes(r.Bytes))
+		fmt.Fprintf(w, "referenced:\t%d\n", r.Referenced)
+		fmt.Fprintf(w, "unreferenced, within the grace:\t%d\n", r.Fresh)
+		if c.Bool("dry-run") {
+			fmt.Fprintf(w, "would delete:\t%d (%s)\n", r.Doomed, humanBytes(r.DoomedBytes))
+		} else {
+			fmt.Fprintf(w, "deleted:\t%d (%s)\n", r.Deleted, humanBytes(r.DeletedBytes))
+		}
+		if r.Left > 0 {
+			fmt.Fprintf(w, "left for the next sweep:\t%d\n", r.Left)
+		}
+		fmt.Fprintf(w, "generation:\t%d\n", r.Epoch)
 	})
 }

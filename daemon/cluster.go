@@ -470,6 +470,7 @@ func (d *Daemon) clusterRoutes() map[string]handlerFunc {
 		api.MClusterStatus: method(d.clusterStatusAll),
 		api.MClusterJoin:   method(d.clusterJoin),
 		api.MClusterRemove: method(d.clusterRemove),
+		api.MClusterSweep:  method(d.sweep),
 	}
 }
 

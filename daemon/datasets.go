@@ -141,7 +141,14 @@ func (d *Daemon) datasetSpace(dataset policy.ID) (sealed bool, free int64, rule 
 }
 
 func (d *Daemon) storeContent(ctx context.Context, r io.Reader) ([]cluster.Chunk, int64, error) {
-	w := d.data.NewWriter(ctx)
+	// Chunks files already hold are named again, not uploaded; new ones
+	// go in the current generation (cluster/sweep.go).
+	gen := datastore.Generation{Referenced: func(hash string) (g uint64, ok bool) {
+		d.node.FSM().Read(func(s *cluster.State) { g, ok = s.ReferencedGen(hash) })
+		return g, ok
+	}}
+	d.node.FSM().Read(func(s *cluster.State) { gen.Current = s.Sweep.Epoch })
+	w := d.data.NewWriter(ctx, gen)
 	if _, err := io.Copy(w, r); err != nil {
 		w.Abort()
 		return nil, 0, fmt.Errorf("store file content: %w", err)
@@ -156,7 +163,7 @@ func (d *Daemon) storeContent(ctx context.Context, r io.Reader) ([]cluster.Chunk
 func toChunks(refs []datastore.ChunkRef) []cluster.Chunk {
 	out := make([]cluster.Chunk, len(refs))
 	for i, r := range refs {
-		out[i] = cluster.Chunk{Hash: r.Hash, Size: r.Size}
+		out[i] = cluster.Chunk{Hash: r.Hash, Size: r.Size, Gen: r.Gen}
 	}
 	return out
 }
@@ -164,7 +171,7 @@ func toChunks(refs []datastore.ChunkRef) []cluster.Chunk {
 func toRefs(chunks []cluster.Chunk) []datastore.ChunkRef {
 	out := make([]datastore.ChunkRef, len(chunks))
 	for i, c := range chunks {
-		out[i] = datastore.ChunkRef{Hash: c.Hash, Size: c.Size}
+		out[i] = datastore.ChunkRef{Hash: c.Hash, Size: c.Size, Gen: c.Gen}
 	}
 	return out
 }

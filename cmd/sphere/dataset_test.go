@@ -234,3 +234,92 @@ func TestDatasetCorruptionAndCacheBound(t *testing.T) {
 		t.Errorf("no log line about the corrupt chunk:\n%s", n.log)
 	}
 }
+
+// sweepReport is `sphere cluster sweep --output json`.
+type sweepReport struct {
+	Epoch                                     uint64
+	Blobs, Referenced, Fresh, Doomed, Deleted int
+	DoomedBytes                               int64 `json:"doomed_bytes"`
+	DeletedBytes                              int64 `json:"deleted_bytes"`
+}
+
+// Deleted data leaves the blob store when swept, and nothing else does:
+// chunks a kept dataset shares with a deleted one stay, the kept data reads
+// back from the blob store alone, and the deleted content can be written
+// again afterwards.
+func TestSweepFreesDeletedData(t *testing.T) {
+	for name, store := range blobStores(t) {
+		t.Run(name, func(t *testing.T) {
+			n := startNode(t, nodeOpts{extra: store(t)})
+			n.ok(0, "org", "create", "acme")
+			n.ok(0, "community", "create", "acme/cats")
+			n.ok(0, "project", "create", "acme/cats/vision")
+			mnt := filepath.Join(n.dir, "vision")
+			n.ok(0, "mount", "acme/cats/vision", mnt)
+
+			// 5 MiB shared by both datasets (2 chunks), 3 MiB only in "drop" (1 chunk).
+			shared, only := randomBytes(t, 5<<20), randomBytes(t, 3<<20)
+			dirs := map[string]map[string][]byte{"keep": {"a.bin": shared}, "drop": {"a.bin": shared, "b.bin": only}}
+			for ds, files := range dirs {
+				src := filepath.Join(n.dir, "src-"+ds)
+				os.MkdirAll(src, 0o755)
+				for f, data := range files {
+					os.WriteFile(filepath.Join(src, f), data, 0o644)
+				}
+				n.ok(0, "dataset", "create", "acme/cats/vision", ds, "--from", src)
+				n.ok(0, "dataset", "seal", "acme/cats/vision", ds)
+			}
+			var r sweepReport
+			sweep := func(args ...string) {
+				t.Helper()
+				r = sweepReport{}
+				n.jsonOut(0, &r, append([]string{"cluster", "sweep"}, args...)...)
+			}
+			sweep("--grace", "0", "--dry-run")
+			if r.Blobs != 3 || r.Referenced != 3 || r.Doomed != 0 {
+				t.Fatalf("before deleting: %+v, want 3 blobs, all referenced", r)
+			}
+
+			n.ok(0, "dataset", "delete", "acme/cats/vision", "drop")
+			sweep("--grace", "0", "--dry-run")
+			if r.Blobs != 3 || r.Doomed != 1 || r.DoomedBytes != 3<<20 || r.Deleted != 0 {
+				t.Fatalf("dry run after deleting: %+v, want 1 blob of 3 MiB to go, none gone", r)
+			}
+			n.fails(uidAlice, 3, "permission denied", "cluster", "sweep")
+			n.fails(0, 2, "--grace", "cluster", "sweep", "--grace", "-1s")
+			sweep("--grace", "1h")
+			if r.Fresh != 1 || r.Deleted != 0 {
+				t.Fatalf("within the grace: %+v, want the blob spared", r)
+			}
+			sweep("--grace", "0")
+			if r.Deleted != 1 || r.DeletedBytes != 3<<20 || r.Epoch != 2 {
+				t.Fatalf("sweep: %+v, want 1 blob of 3 MiB deleted, generation 2", r)
+			}
+
+			// The kept dataset reads back from the blob store alone.
+			n.stop()
+			if err := os.RemoveAll(filepath.Join(n.dataDir, "cache")); err != nil {
+				t.Fatal(err)
+			}
+			n.restart()
+			if got, err := sh(t, 0, "cat "+mnt+"/datasets/keep/a.bin"); err != nil || sum([]byte(got)) != sum(shared) {
+				t.Fatalf("the kept dataset after the sweep: %d bytes, %v", len(got), err)
+			}
+
+			// What was deleted can be written again, in the new generation.
+			n.ok(0, "dataset", "create", "acme/cats/vision", "again", "--from", filepath.Join(n.dir, "src-drop"))
+			if got, err := sh(t, 0, "cat "+mnt+"/datasets/again/b.bin"); err != nil || sum([]byte(got)) != sum(only) {
+				t.Fatalf("the deleted content written again: %d bytes, %v", len(got), err)
+			}
+			sweep("--grace", "0")
+			if r.Blobs != 3 || r.Referenced != 3 || r.Deleted != 0 {
+				t.Errorf("after writing it again: %+v, want 3 blobs (the shared 2 named again, the other uploaded anew), all referenced", r)
+			}
+			if name == "local" {
+				if again, _ := filepath.Glob(filepath.Join(n.dataDir, "blobs", "*", "*-2")); len(again) != 1 {
+					t.Errorf("blobs of generation 2: %v, want the one uploaded anew", again)
+				}
+			}
+		})
+	}
+}

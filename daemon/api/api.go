@@ -220,6 +220,7 @@ type (
 const (
 	MClusterJoin   = "cluster.join"
 	MClusterRemove = "cluster.remove"
+	MClusterSweep  = "cluster.sweep"
 )
 
 // HeaderConsistency asks for a read consistency; Linearizable is the only
@@ -236,6 +237,26 @@ type (
 		ID       string `json:"id"`
 		RaftAddr string `json:"raft_addr"`
 		APIAddr  string `json:"api_addr"`
+	}
+	// SweepReq sweeps blobs no file references out of the blob store;
+	// Grace spares those written less than that long ago.
+	SweepReq struct {
+		Grace  time.Duration `json:"grace"`
+		DryRun bool          `json:"dry_run,omitempty"`
+	}
+	// SweepReply is what a sweep found and did.
+	SweepReply struct {
+		Epoch        uint64 `json:"epoch"` // the generation writers write in now
+		Blobs        int    `json:"blobs"` // listed in the blob store
+		Bytes        int64  `json:"bytes"`
+		Referenced   int    `json:"referenced"` // named by a file
+		Fresh        int    `json:"fresh"`      // unreferenced, within the grace
+		Doomed       int    `json:"doomed"`     // unreferenced, past the grace
+		DoomedBytes  int64  `json:"doomed_bytes"`
+		Deleted      int    `json:"deleted"`
+		DeletedBytes int64  `json:"deleted_bytes"`
+		// Left is how many more could be doomed than one sweep takes on.
+		Left int `json:"left,omitempty"`
 	}
 	// ClusterRemoveReq takes a node out of the cluster.
 	ClusterRemoveReq struct {

@@ -45,7 +45,7 @@ func benchFixture(b *testing.B) (Blobs, []ChunkRef) {
 			b.Fatal(err)
 		}
 		defer s.Close()
-		w := s.NewWriter(ctx)
+		w := s.NewWriter(ctx, Generation{})
 		if _, err := w.Write(data); err != nil {
 			b.Fatal(err)
 		}
@@ -218,7 +218,7 @@ func BenchmarkWrite(b *testing.B) {
 		}
 		s := newStore(b, blobs, Options{})
 		b.StartTimer()
-		w := s.NewWriter(context.Background())
+		w := s.NewWriter(context.Background(), Generation{})
 		if _, err := w.Write(data); err != nil {
 			b.Fatal(err)
 		}

@@ -12,19 +12,36 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sphere-sandbox/sphere/s3mount"
 )
 
-// Blobs is where chunks live: content-addressed, write-once. Hashes passed
-// in are always 64 lowercase hex digits.
+// Blobs is where chunks live: content-addressed, write-once. Keys passed in
+// are always BlobKeys: 64 lowercase hex digits, maybe a generation after.
 type Blobs interface {
-	// Put stores data under hash. Storing a hash that is already there
+	// Put stores data under key. Storing a key that is already there
 	// succeeds without rewriting it.
-	Put(ctx context.Context, hash string, data []byte) error
-	// Get returns the blob stored under hash, or an error wrapping
+	Put(ctx context.Context, key string, data []byte) error
+	// Get returns the blob stored under key, or an error wrapping
 	// ErrMissing when there is none.
-	Get(ctx context.Context, hash string) ([]byte, error)
+	Get(ctx context.Context, key string) ([]byte, error)
+}
+
+// Sweeper is a blob store whose blobs can be listed and deleted, so that
+// the unreferenced ones can be swept. The built-in stores are.
+type Sweeper interface {
+	// List calls fn for every blob, in no particular order.
+	List(ctx context.Context, fn func(BlobInfo) error) error
+	// Delete removes a blob; one that is not there is no error.
+	Delete(ctx context.Context, key string) error
+}
+
+// BlobInfo is a stored blob as a listing shows it.
+type BlobInfo struct {
+	Key      string
+	Size     int64
+	Modified time.Time
 }
 
 // blobReader is implemented by the built-in blob stores: reading a blob of
@@ -32,8 +49,13 @@ type Blobs interface {
 // (and for S3, the copies of growing a buffer of unknown size). It fails
 // with ErrMissing, or errSize if the blob is not len(buf) bytes long.
 type blobReader interface {
-	getInto(ctx context.Context, hash string, buf []byte) error
+	getInto(ctx context.Context, key string, buf []byte) error
 }
+
+var (
+	_ Sweeper = (*localBlobs)(nil)
+	_ Sweeper = (*s3Blobs)(nil)
+)
 
 // localBlobs keeps each blob in DIR/ab/abcdef…, the first two hex digits
 // fanning blobs out over 256 directories.
@@ -56,15 +78,15 @@ func NewLocalBlobs(dir string) (Blobs, error) {
 	return &localBlobs{dir: abs}, nil
 }
 
-func (b *localBlobs) path(hash string) string {
-	return filepath.Join(b.dir, hash[:2], hash)
+func (b *localBlobs) path(key string) string {
+	return filepath.Join(b.dir, key[:2], key)
 }
 
-func (b *localBlobs) Put(ctx context.Context, hash string, data []byte) error {
-	if !validHash(hash) {
-		return fmt.Errorf("datastore: put: bad hash %q", hash)
+func (b *localBlobs) Put(ctx context.Context, key string, data []byte) error {
+	if !validKey(key) {
+		return fmt.Errorf("datastore: put: bad blob key %q", key)
 	}
-	p := b.path(hash)
+	p := b.path(key)
 	// Content addressing makes an existing blob of the right length the
 	// same blob; a damaged one is caught by verification on read.
 	if fi, err := os.Stat(p); err == nil && fi.Size() == int64(len(data)) {
@@ -73,14 +95,14 @@ func (b *localBlobs) Put(ctx context.Context, hash string, data []byte) error {
 	fan := filepath.Dir(p)
 	if err := os.Mkdir(fan, 0o755); err == nil {
 		if err := syncDir(b.dir); err != nil {
-			return fmt.Errorf("datastore: put %s: %w", hash, err)
+			return fmt.Errorf("datastore: put %s: %w", key, err)
 		}
 	} else if !errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("datastore: put %s: %w", hash, err)
+		return fmt.Errorf("datastore: put %s: %w", key, err)
 	}
-	f, err := os.CreateTemp(fan, ".tmp-"+hash[:8]+"-*")
+	f, err := os.CreateTemp(fan, ".tmp-"+key[:8]+"-*")
 	if err != nil {
-		return fmt.Errorf("datastore: put %s: %w", hash, err)
+		return fmt.Errorf("datastore: put %s: %w", key, err)
 	}
 	_, err = f.Write(data)
 	if err == nil {
@@ -94,29 +116,29 @@ func (b *localBlobs) Put(ctx context.Context, hash string, data []byte) error {
 	}
 	if err != nil {
 		os.Remove(f.Name())
-		return fmt.Errorf("datastore: put %s: %w", hash, err)
+		return fmt.Errorf("datastore: put %s: %w", key, err)
 	}
 	if err := syncDir(fan); err != nil {
-		return fmt.Errorf("datastore: put %s: %w", hash, err)
+		return fmt.Errorf("datastore: put %s: %w", key, err)
 	}
 	return nil
 }
 
-func (b *localBlobs) Get(ctx context.Context, hash string) ([]byte, error) {
-	if !validHash(hash) {
-		return nil, fmt.Errorf("datastore: get: bad hash %q", hash)
+func (b *localBlobs) Get(ctx context.Context, key string) ([]byte, error) {
+	if !validKey(key) {
+		return nil, fmt.Errorf("datastore: get: bad blob key %q", key)
 	}
-	data, err := os.ReadFile(b.path(hash))
+	data, err := os.ReadFile(b.path(key))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%s: %w", b.path(hash), ErrMissing)
+		return nil, fmt.Errorf("%s: %w", b.path(key), ErrMissing)
 	}
 	return data, err
 }
 
-func (b *localBlobs) getInto(ctx context.Context, hash string, buf []byte) error {
-	f, err := os.Open(b.path(hash))
+func (b *localBlobs) getInto(ctx context.Context, key string, buf []byte) error {
+	f, err := os.Open(b.path(key))
 	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%s: %w", b.path(hash), ErrMissing)
+		return fmt.Errorf("%s: %w", b.path(key), ErrMissing)
 	}
 	if err != nil {
 		return err
@@ -134,6 +156,52 @@ func (b *localBlobs) getInto(ctx context.Context, hash string, buf []byte) error
 			return fmt.Errorf("%s: %w", f.Name(), errSize)
 		}
 		return err
+	}
+	return nil
+}
+
+// List walks the fan-out folders; temporary files of unfinished Puts are
+// not blobs and are left out.
+func (b *localBlobs) List(ctx context.Context, fn func(BlobInfo) error) error {
+	fans, err := os.ReadDir(b.dir)
+	if err != nil {
+		return fmt.Errorf("datastore: list %s: %w", b.dir, err)
+	}
+	for _, fan := range fans {
+		if !fan.IsDir() || len(fan.Name()) != 2 {
+			continue
+		}
+		entries, err := os.ReadDir(filepath.Join(b.dir, fan.Name()))
+		if err != nil {
+			return fmt.Errorf("datastore: list %s: %w", b.dir, err)
+		}
+		for _, e := range entries {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if !e.Type().IsRegular() || !validKey(e.Name()) || e.Name()[:2] != fan.Name() {
+				continue
+			}
+			fi, err := e.Info()
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // deleted meanwhile
+			} else if err != nil {
+				return fmt.Errorf("datastore: list %s: %w", b.dir, err)
+			}
+			if err := fn(BlobInfo{Key: e.Name(), Size: fi.Size(), Modified: fi.ModTime()}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (b *localBlobs) Delete(ctx context.Context, key string) error {
+	if !validKey(key) {
+		return fmt.Errorf("datastore: delete: bad blob key %q", key)
+	}
+	if err := os.Remove(b.path(key)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("datastore: delete %s: %w", key, err)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseS3Spec(t *testing.T) {
@@ -86,7 +87,8 @@ func TestParseBlobStore(t *testing.T) {
 	}
 }
 
-// roundTripBlob checks Put, Get, idempotent Put and ErrMissing.
+// roundTripBlob checks Put, Get, idempotent Put and ErrMissing, then that
+// List shows every blob (of every generation) and Delete removes one.
 func roundTripBlob(t *testing.T, b Blobs) {
 	t.Helper()
 	ctx := context.Background()
@@ -105,5 +107,73 @@ func roundTripBlob(t *testing.T, b Blobs) {
 	}
 	if err := b.Put(ctx, "../../etc/passwd", data); err == nil {
 		t.Fatal("Put accepted a hash that is a path")
+	}
+
+	later := BlobKey(h, 3)
+	if err := b.Put(ctx, later, data[:4]); err != nil {
+		t.Fatal(err)
+	}
+	sw := b.(Sweeper)
+	list := func() map[string]int64 {
+		t.Helper()
+		got := map[string]int64{}
+		if err := sw.List(ctx, func(bi BlobInfo) error {
+			if time.Since(bi.Modified) > time.Hour || time.Until(bi.Modified) > time.Minute {
+				t.Errorf("blob %s modified at %v", bi.Key, bi.Modified)
+			}
+			got[bi.Key] = bi.Size
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got, want := list(), map[string]int64{h: int64(len(data)), later: 4}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("List = %v, want %v", got, want)
+	}
+	for range 2 { // deleting what is not there is no error
+		if err := sw.Delete(ctx, h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := b.Get(ctx, h); !errors.Is(err, ErrMissing) {
+		t.Fatalf("Get after Delete: %v, want ErrMissing", err)
+	}
+	if got, want := list(), map[string]int64{later: 4}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("List after Delete = %v, want %v", got, want)
+	}
+	if err := sw.Delete(ctx, "../"+h); err == nil {
+		t.Fatal("Delete accepted a key that is a path")
+	}
+}
+
+func TestParseBlobKey(t *testing.T) {
+	h := strings.Repeat("ab", 32)
+	tests := []struct {
+		key  string
+		hash string
+		gen  uint64
+		ok   bool
+	}{
+		{h, h, 0, true},
+		{h + "-1", h, 1, true},
+		{h + "-18446744073709551615", h, 1<<64 - 1, true},
+		{h + "-0", "", 0, false},
+		{h + "-01", "", 0, false},
+		{h + "-", "", 0, false},
+		{h + "-x", "", 0, false},
+		{h + "-18446744073709551616", "", 0, false},
+		{strings.ToUpper(h), "", 0, false},
+		{h[:63], "", 0, false},
+		{".tmp-" + h[:8] + "-123", "", 0, false},
+	}
+	for _, tt := range tests {
+		hash, gen, ok := ParseBlobKey(tt.key)
+		if hash != tt.hash || gen != tt.gen || ok != tt.ok {
+			t.Errorf("ParseBlobKey(%q) = %q, %d, %v; want %q, %d, %v", tt.key, hash, gen, ok, tt.hash, tt.gen, tt.ok)
+		}
+		if ok && BlobKey(hash, gen) != tt.key {
+			t.Errorf("BlobKey(%q, %d) = %q, want %q back", hash, gen, BlobKey(hash, gen), tt.key)
+		}
 	}
 }

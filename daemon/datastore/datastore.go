@@ -17,6 +17,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,11 +56,51 @@ var (
 // length its ChunkRef says; the Store turns it into ErrCorrupt.
 var errSize = errors.New("blob has the wrong size")
 
-// ChunkRef is one content-addressed chunk of a file: its SHA-256 (hex) and
-// length. Stored in Raft by others (JSON).
+// ChunkRef is one content-addressed chunk of a file: its SHA-256 (hex),
+// its length and the generation its blob was written in. Stored in Raft by
+// others (JSON).
 type ChunkRef struct {
 	Hash string `json:"h"`
 	Size int64  `json:"n"`
+	// Gen is the sweep epoch the writer started in: blobs of an older one
+	// may be swept, blobs of the current one never (see DESIGN.md).
+	Gen uint64 `json:"g,omitempty"`
+}
+
+// Key is the name of the chunk's blob.
+func (r ChunkRef) Key() string { return BlobKey(r.Hash, r.Gen) }
+
+// BlobKey names the blob of a chunk written in generation gen: its hash,
+// with "-GEN" after it from generation 1 on.
+func BlobKey(hash string, gen uint64) string {
+	if gen == 0 {
+		return hash
+	}
+	return hash + "-" + strconv.FormatUint(gen, 10)
+}
+
+// ParseBlobKey splits a blob's name into the chunk's hash and generation;
+// ok is false for a name that is not a blob's.
+func ParseBlobKey(key string) (hash string, gen uint64, ok bool) {
+	hash, suffix, hasGen := strings.Cut(key, "-")
+	if !validHash(hash) {
+		return "", 0, false
+	}
+	if !hasGen {
+		return hash, 0, true
+	}
+	gen, err := strconv.ParseUint(suffix, 10, 64)
+	if err != nil || gen == 0 || strconv.FormatUint(gen, 10) != suffix {
+		return "", 0, false
+	}
+	return hash, gen, true
+}
+
+// validKey reports whether k names a blob. Keys become file names and
+// object keys, so nothing else may pass.
+func validKey(k string) bool {
+	_, _, ok := ParseBlobKey(k)
+	return ok
 }
 
 // Defaults for zero Options fields.
@@ -323,4 +365,10 @@ func syncDir(dir string) error {
 // flock places a lock of the given kind on f without waiting.
 func flock(f *os.File, how int) error {
 	return unix.Flock(int(f.Fd()), how|unix.LOCK_NB)
+}
+
+// Sweeper is the blob store's listing and deletion, if it has them.
+func (s *Store) Sweeper() (Sweeper, bool) {
+	sw, ok := s.blobs.(Sweeper)
+	return sw, ok
 }

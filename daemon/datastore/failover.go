@@ -16,7 +16,10 @@ type failoverBlobs struct {
 	current atomic.Int32
 }
 
-var _ blobReader = (*failoverBlobs)(nil)
+var (
+	_ blobReader = (*failoverBlobs)(nil)
+	_ Sweeper    = (*failoverBlobs)(nil)
+)
 
 // try runs op on each endpoint in turn, from the current one, until one
 // gives an answer that is not "unavailable": a missing or corrupt chunk is
@@ -34,18 +37,26 @@ func (f *failoverBlobs) try(op func(*s3Blobs) error) error {
 	return err
 }
 
-func (f *failoverBlobs) Put(ctx context.Context, hash string, data []byte) error {
-	return f.try(func(b *s3Blobs) error { return b.Put(ctx, hash, data) })
+func (f *failoverBlobs) Put(ctx context.Context, key string, data []byte) error {
+	return f.try(func(b *s3Blobs) error { return b.Put(ctx, key, data) })
 }
 
-func (f *failoverBlobs) Get(ctx context.Context, hash string) ([]byte, error) {
+func (f *failoverBlobs) Get(ctx context.Context, key string) ([]byte, error) {
 	var out []byte
-	err := f.try(func(b *s3Blobs) (err error) { out, err = b.Get(ctx, hash); return err })
+	err := f.try(func(b *s3Blobs) (err error) { out, err = b.Get(ctx, key); return err })
 	return out, err
 }
 
-func (f *failoverBlobs) getInto(ctx context.Context, hash string, buf []byte) error {
-	return f.try(func(b *s3Blobs) error { return b.getInto(ctx, hash, buf) })
+func (f *failoverBlobs) getInto(ctx context.Context, key string, buf []byte) error {
+	return f.try(func(b *s3Blobs) error { return b.getInto(ctx, key, buf) })
+}
+
+func (f *failoverBlobs) List(ctx context.Context, fn func(BlobInfo) error) error {
+	return f.try(func(b *s3Blobs) error { return b.List(ctx, fn) })
+}
+
+func (f *failoverBlobs) Delete(ctx context.Context, key string) error {
+	return f.try(func(b *s3Blobs) error { return b.Delete(ctx, key) })
 }
 
 // triesPerEndpoint is how often a request is tried on one endpoint of

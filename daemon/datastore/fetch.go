@@ -157,9 +157,9 @@ func (s *Store) get(ref ChunkRef) (data []byte, buf *[]byte, err error) {
 		} else {
 			data = make([]byte, ref.Size)
 		}
-		err = s.into.getInto(ctx, ref.Hash, data)
+		err = s.into.getInto(ctx, ref.Key(), data)
 	} else {
-		data, err = s.blobs.Get(ctx, ref.Hash)
+		data, err = s.blobs.Get(ctx, ref.Key())
 		if err == nil && int64(len(data)) != ref.Size {
 			err = fmt.Errorf("blob is %d bytes, want %d: %w", len(data), ref.Size, errSize)
 		}

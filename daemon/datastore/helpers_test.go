@@ -221,7 +221,7 @@ func randomBytes(n int, seed uint64) []byte {
 // store writes data as a file through a Writer, in pieces of awkward sizes.
 func storeBytes(t testing.TB, s *Store, data []byte) []ChunkRef {
 	t.Helper()
-	w := s.NewWriter(context.Background())
+	w := s.NewWriter(context.Background(), Generation{})
 	for rest := data; len(rest) > 0; {
 		n := min(len(rest), 100_003)
 		if _, err := w.Write(rest[:n]); err != nil {

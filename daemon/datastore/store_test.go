@@ -85,7 +85,7 @@ func storeFile(t *testing.T, s *Store, data []byte) []ChunkRef {
 	}
 	defer f.Close()
 	f.Seek(int64(len(data)/2), io.SeekStart)
-	refs, size, err := s.WriteFile(context.Background(), f)
+	refs, size, err := s.WriteFile(context.Background(), f, Generation{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,7 +349,7 @@ func TestRestartKeepsCache(t *testing.T) {
 
 	cb := &countingBlobs{Blobs: b.Blobs}
 	s2 := newStore(t, cb, Options{CacheDir: dir, ChunkSize: chunk})
-	if !s2.Cached(refs) || s2.Cached(append(refs[:len(refs):len(refs)], ChunkRef{hashHex(sum(nil)), 1})) {
+	if !s2.Cached(refs) || s2.Cached(append(refs[:len(refs):len(refs)], ChunkRef{Hash: hashHex(sum(nil)), Size: 1})) {
 		t.Errorf("Cached: want true for the file, false with a chunk never seen")
 	}
 	got, err := readSeq(s2.Open(refs, int64(len(data))), int64(len(data)), 1<<20)
@@ -584,12 +584,12 @@ func TestInvalidChunks(t *testing.T) {
 		chunks []ChunkRef
 		size   int64
 	}{
-		{"short hash", []ChunkRef{{"abc", 1}}, 1},
-		{"upper case", []ChunkRef{{strings.ToUpper(good), 1}}, 1},
-		{"path", []ChunkRef{{"../" + good[3:], 1}}, 1},
-		{"zero size", []ChunkRef{{good, 0}}, 0},
-		{"sizes too small", []ChunkRef{{good, 1}}, 2},
-		{"sizes too big", []ChunkRef{{good, 1}, {good, 1}}, 1},
+		{"short hash", []ChunkRef{{Hash: "abc", Size: 1}}, 1},
+		{"upper case", []ChunkRef{{Hash: strings.ToUpper(good), Size: 1}}, 1},
+		{"path", []ChunkRef{{Hash: "../" + good[3:], Size: 1}}, 1},
+		{"zero size", []ChunkRef{{Hash: good, Size: 0}}, 0},
+		{"sizes too small", []ChunkRef{{Hash: good, Size: 1}}, 2},
+		{"sizes too big", []ChunkRef{{Hash: good, Size: 1}, {Hash: good, Size: 1}}, 1},
 		{"no chunks", nil, 5},
 	}
 	for _, tc := range tests {
@@ -610,9 +610,52 @@ type failingBlobs struct{ Blobs }
 func (failingBlobs) Put(context.Context, string, []byte) error { return errors.New("disk on fire") }
 
 func TestWriter(t *testing.T) {
+	t.Run("generation", func(t *testing.T) {
+		b := localTestBlobs(t)
+		s := newStore(t, b, Options{ChunkSize: MinChunkSize})
+		data := randomBytes(5*MinChunkSize/2, 7)
+		w := s.NewWriter(context.Background(), Generation{Current: 5})
+		w.Write(data)
+		refs, _, err := w.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys := map[string]bool{}
+		b.Blobs.(Sweeper).List(context.Background(), func(bi BlobInfo) error { keys[bi.Key] = true; return nil })
+		for _, r := range refs {
+			if r.Gen != 5 || !keys[r.Hash+"-5"] {
+				t.Errorf("chunk %+v not stored as generation 5 (blobs %v)", r, keys)
+			}
+		}
+		// Read back through an empty cache: from the blobs of generation 5.
+		fresh := newStore(t, b, Options{ChunkSize: MinChunkSize})
+		if got, err := readSeq(fresh.Open(refs, int64(len(data))), int64(len(data)), 1000); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("read back: %v", err)
+		}
+	})
+	t.Run("names what files hold", func(t *testing.T) {
+		b := localTestBlobs(t)
+		s := newStore(t, b, Options{ChunkSize: MinChunkSize})
+		data := randomBytes(2*MinChunkSize, 8)
+		held := hashHex(sum(data[:MinChunkSize]))
+		w := s.NewWriter(context.Background(), Generation{Current: 5, Referenced: func(h string) (uint64, bool) { return 2, h == held }})
+		w.Write(data)
+		refs, _, err := w.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(refs) != 2 || refs[0].Hash != held || refs[0].Gen != 2 || refs[1].Gen != 5 {
+			t.Fatalf("refs %+v: want the held chunk named in generation 2, the other written in 5", refs)
+		}
+		var stored []string
+		b.Blobs.(Sweeper).List(context.Background(), func(bi BlobInfo) error { stored = append(stored, bi.Key); return nil })
+		if len(stored) != 1 || stored[0] != refs[1].Key() {
+			t.Errorf("stored %v: want only %s uploaded", stored, refs[1].Key())
+		}
+	})
 	t.Run("upload failure", func(t *testing.T) {
 		s := newStore(t, failingBlobs{localTestBlobs(t)}, Options{ChunkSize: MinChunkSize})
-		w := s.NewWriter(context.Background())
+		w := s.NewWriter(context.Background(), Generation{})
 		w.Write(make([]byte, 10*MinChunkSize))
 		if _, _, err := w.Close(); !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "disk on fire") {
 			t.Errorf("Close: %v, want ErrUnavailable with the cause", err)
@@ -620,7 +663,7 @@ func TestWriter(t *testing.T) {
 	})
 	t.Run("after close", func(t *testing.T) {
 		s := newStore(t, localTestBlobs(t), Options{})
-		w := s.NewWriter(context.Background())
+		w := s.NewWriter(context.Background(), Generation{})
 		if refs, n, err := w.Close(); err != nil || len(refs) != 0 || n != 0 {
 			t.Fatalf("empty Close = %v, %d, %v", refs, n, err)
 		}
@@ -638,7 +681,7 @@ func TestWriter(t *testing.T) {
 		// Were a buffer leaked per aborted writer, the third would wait
 		// for one until ctx ended.
 		for range 5 {
-			w := s.NewWriter(ctx)
+			w := s.NewWriter(ctx, Generation{})
 			if _, err := w.Write(make([]byte, MinChunkSize+1)); err != nil {
 				t.Fatal(err)
 			}
@@ -648,7 +691,7 @@ func TestWriter(t *testing.T) {
 	t.Run("canceled", func(t *testing.T) {
 		s := newStore(t, localTestBlobs(t), Options{})
 		ctx, cancel := context.WithCancel(context.Background())
-		w := s.NewWriter(ctx)
+		w := s.NewWriter(ctx, Generation{})
 		cancel()
 		if _, err := w.Write([]byte("x")); !errors.Is(err, context.Canceled) {
 			t.Errorf("Write after cancel: %v", err)

@@ -29,16 +29,29 @@ type Writer struct {
 	total int64
 	done  bool // Close or Abort was called
 
+	gen Generation
+
 	mu   sync.Mutex
 	refs []ChunkRef
 	err  error // the first failed upload
 }
 
+// Generation is what a Writer needs to know of the blobs' generations
+// (cluster/sweep.go): the one to write new blobs in, and which blobs files
+// already name, which it names again rather than uploading.
+type Generation struct {
+	// Current is the sweep epoch the caller's state is in now.
+	Current uint64
+	// Referenced reports a generation in which a file names a blob of
+	// hash, if any; nil means none is known.
+	Referenced func(hash string) (gen uint64, ok bool)
+}
+
 // NewWriter starts a file. Uploads stop when ctx ends or the Store closes.
 // The caller must Close or Abort the Writer.
-func (s *Store) NewWriter(ctx context.Context) *Writer {
+func (s *Store) NewWriter(ctx context.Context, gen Generation) *Writer {
 	ctx, cancel := context.WithCancel(ctx)
-	return &Writer{s: s, ctx: ctx, cancel: cancel, stop: context.AfterFunc(s.ctx, cancel)}
+	return &Writer{s: s, ctx: ctx, cancel: cancel, stop: context.AfterFunc(s.ctx, cancel), gen: gen}
 }
 
 // Write implements io.Writer.
@@ -125,10 +138,15 @@ func (w *Writer) flush() {
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
-		ref := ChunkRef{Hash: hashHex(sha256.Sum256(data)), Size: int64(len(data))}
-		ctx, cancel := context.WithTimeout(w.ctx, w.s.opts.Timeout)
-		err := w.s.blobs.Put(ctx, ref.Hash, data)
-		cancel()
+		ref := ChunkRef{Hash: hashHex(sha256.Sum256(data)), Size: int64(len(data)), Gen: w.gen.Current}
+		var err error
+		if gen, ok := w.gen.referenced(ref.Hash); ok {
+			ref.Gen = gen
+		} else {
+			ctx, cancel := context.WithTimeout(w.ctx, w.s.opts.Timeout)
+			err = w.s.blobs.Put(ctx, ref.Key(), data)
+			cancel()
+		}
 		w.s.bufs.Put(buf)
 		<-w.s.uploadSlots
 		w.mu.Lock()
@@ -192,11 +210,18 @@ func (w *Writer) dropBuffer() {
 
 // WriteFile chunks and uploads the whole of f, from offset 0 whatever f's
 // position, and returns its chunk list and size.
-func (s *Store) WriteFile(ctx context.Context, f *os.File) ([]ChunkRef, int64, error) {
-	w := s.NewWriter(ctx)
+func (s *Store) WriteFile(ctx context.Context, f *os.File, gen Generation) ([]ChunkRef, int64, error) {
+	w := s.NewWriter(ctx, gen)
 	if _, err := w.ReadFrom(io.NewSectionReader(f, 0, math.MaxInt64)); err != nil {
 		w.Abort()
 		return nil, 0, fmt.Errorf("datastore: write file %s: %w", f.Name(), err)
 	}
 	return w.Close()
+}
+
+func (g Generation) referenced(hash string) (uint64, bool) {
+	if g.Referenced == nil {
+		return 0, false
+	}
+	return g.Referenced(hash)
 }

@@ -1,0 +1,90 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sphere-sandbox/sphere/cluster"
+	"github.com/sphere-sandbox/sphere/daemon/api"
+	"github.com/sphere-sandbox/sphere/daemon/datastore"
+)
+
+// errNoSweep: the configured blob store cannot list or delete its blobs.
+var errNoSweep = errors.New("this blob store cannot be swept: it cannot list or delete blobs")
+
+// sweep deletes the blobs no file references and that are older than the
+// grace. The state machine decides which blobs are doomed (cluster/sweep.go);
+// this only lists, proposes and deletes, so any node may run it, two may run
+// at once, and one that dies half way leaves blobs the next sweep finds.
+func (d *Daemon) sweep(ctx context.Context, c caller, req api.SweepReq) (any, error) {
+	if err := d.mayManageCluster(c, "sweeping the blob store"); err != nil {
+		return nil, err
+	}
+	if req.Grace < 0 {
+		return nil, cluster.Errorf(cluster.CodeInvalid, "--grace must not be negative, not %v", req.Grace)
+	}
+	store, ok := d.data.Sweeper()
+	if !ok {
+		return nil, errNoSweep
+	}
+	var referenced map[cluster.Blob]bool
+	d.node.FSM().Read(func(s *cluster.State) { referenced = s.ReferencedBlobs() })
+	cutoff := time.Now().Add(-req.Grace)
+	var rep api.SweepReply
+	var candidates []cluster.Blob
+	sizes := map[cluster.Blob]int64{}
+	err := store.List(ctx, func(b datastore.BlobInfo) error {
+		hash, gen, _ := datastore.ParseBlobKey(b.Key)
+		blob := cluster.Blob{Hash: hash, Gen: gen}
+		if _, seen := sizes[blob]; seen { // listed again after a failover
+			return nil
+		}
+		sizes[blob] = b.Size
+		rep.Blobs++
+		rep.Bytes += b.Size
+		switch {
+		case referenced[blob]:
+			rep.Referenced++
+		case b.Modified.After(cutoff):
+			rep.Fresh++
+		case len(candidates) == cluster.MaxSweepCandidates:
+			rep.Left++
+		default:
+			candidates = append(candidates, blob)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list the blob store: %w", err)
+	}
+	if req.DryRun {
+		d.node.FSM().Read(func(s *cluster.State) { rep.Epoch = s.Sweep.Epoch })
+		rep.Doomed = len(candidates)
+		for _, b := range candidates {
+			rep.DoomedBytes += sizes[b]
+		}
+		return rep, nil
+	}
+	if _, err := d.propose(ctx, c, cluster.CmdSweep, cluster.Sweep{Candidates: candidates}); err != nil {
+		return nil, err
+	}
+	// What the state machine doomed, which this node has applied by now.
+	// A sweep committed meanwhile elsewhere may have replaced it: what it
+	// doomed is as safe to delete.
+	var doomed []cluster.Blob
+	d.node.FSM().Read(func(s *cluster.State) { rep.Epoch, doomed = s.Sweep.Epoch, s.DoomedBlobs() })
+	rep.Doomed = len(doomed)
+	for _, b := range doomed {
+		rep.DoomedBytes += sizes[b]
+		if err := store.Delete(ctx, datastore.BlobKey(b.Hash, b.Gen)); err != nil {
+			return rep, fmt.Errorf("deleted %d of %d doomed blobs (the next sweep deletes the rest): %w", rep.Deleted, len(doomed), err)
+		}
+		rep.Deleted++
+		rep.DeletedBytes += sizes[b]
+	}
+	d.log.Info("swept the blob store", "epoch", rep.Epoch, "blobs", rep.Blobs, "referenced", rep.Referenced,
+		"fresh", rep.Fresh, "deleted", rep.Deleted, "deleted_bytes", rep.DeletedBytes)
+	return rep, nil
+}
