@@ -1,7 +1,9 @@
 package cluster
 
 import (
+	"encoding/hex"
 	"slices"
+	"strings"
 
 	"github.com/sphere-sandbox/sphere/policy"
 )
@@ -69,6 +71,9 @@ func applySweep(s *State, c *Command) (policy.ID, error) {
 	}
 	doomed := map[string][]uint64{}
 	for _, b := range p.Candidates {
+		if _, err := hex.DecodeString(b.Hash); err != nil || len(b.Hash) != 64 || strings.ToLower(b.Hash) != b.Hash {
+			return 0, Errorf(CodeInvalid, "blob hash %q is not a SHA-256 in lowercase hex", b.Hash)
+		}
 		// Blobs of the generation ending now are doomed too: their
 		// writers, if any are left, commit into the next one and are
 		// checked there.

@@ -103,8 +103,13 @@ func TestSweepGenerations(t *testing.T) {
 	}
 }
 
-func TestSweepIsBounded(t *testing.T) {
+func TestSweepRefusesBadInput(t *testing.T) {
 	h := newHarness(t)
+	for _, bad := range []string{"../x", strings.Repeat("A", 64), strings.Repeat("a", 63)} {
+		if r := h.apply(policy.Bootstrap, CmdSweep, Sweep{Candidates: []Blob{{Hash: bad}}}); r.Code != CodeInvalid || h.s.Sweep.Epoch != 0 {
+			t.Errorf("a sweep of %q: %+v", bad, r)
+		}
+	}
 	many := make([]Blob, MaxSweepCandidates+1)
 	for i := range many {
 		many[i] = Blob{Hash: strings.Repeat("a", 64), Gen: 0}

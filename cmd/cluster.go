@@ -106,7 +106,8 @@ func clusterSweep(c *cli.Context) error {
 		return usagef("--grace must not be negative, not %v", c.Duration("grace"))
 	}
 	var r api.SweepReply
-	if err := call(c, api.MClusterSweep, api.SweepReq{Grace: c.Duration("grace"), DryRun: c.Bool("dry-run")}, &r); err != nil {
+	// Deleting 100,000 blobs from S3 takes minutes.
+	if err := callWithin(c, time.Hour, api.MClusterSweep, api.SweepReq{Grace: c.Duration("grace"), DryRun: c.Bool("dry-run")}, &r); err != nil {
 		return err
 	}
 	return output(c, r, func(w io.Writer) {

@@ -48,7 +48,12 @@ func dial(c *cli.Context) *api.Client {
 
 // call sends one request to the daemon.
 func call(c *cli.Context, method string, req, resp any) error {
-	ctx, cancel := context.WithTimeout(c.Context, 60*time.Second)
+	return callWithin(c, time.Minute, method, req, resp)
+}
+
+// callWithin is call for a request that may take longer than a minute.
+func callWithin(c *cli.Context, timeout time.Duration, method string, req, resp any) error {
+	ctx, cancel := context.WithTimeout(c.Context, timeout)
 	defer cancel()
 	err := dial(c).Call(ctx, method, req, resp)
 	var ce *api.CallError

@@ -367,8 +367,20 @@ func flock(f *os.File, how int) error {
 	return unix.Flock(int(f.Fd()), how|unix.LOCK_NB)
 }
 
-// Sweeper is the blob store's listing and deletion, if it has them.
+// Sweeper is the blob store's listing and deletion, if it has them; each
+// deletion is bounded by Options.Timeout, like every other blob request.
 func (s *Store) Sweeper() (Sweeper, bool) {
 	sw, ok := s.blobs.(Sweeper)
-	return sw, ok
+	return timedSweeper{sw, s.opts.Timeout}, ok
+}
+
+type timedSweeper struct {
+	Sweeper
+	timeout time.Duration
+}
+
+func (t timedSweeper) Delete(ctx context.Context, key string) error {
+	ctx, cancel := context.WithTimeout(ctx, t.timeout)
+	defer cancel()
+	return t.Sweeper.Delete(ctx, key)
 }
