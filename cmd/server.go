@@ -35,6 +35,8 @@ func cmdServer() *cli.Command {
 			&cli.StringFlag{Name: "cache-dir", Usage: "the local dataset chunk cache (default DATA-DIR/cache)"},
 			&cli.StringFlag{Name: "cache-size", Value: "10G", Usage: "the chunk cache's size bound, e.g. 500M, 10G"},
 			&cli.DurationFlag{Name: "s3-timeout", Value: 10 * time.Second, Usage: "bound on every S3 operation of a connector; past it the operation fails with EIO"},
+			&cli.DurationFlag{Name: "sweep-every", Value: 24 * time.Hour, Usage: "how often the leader deletes the blobs no file references any more (0: only `sphere cluster sweep`)"},
+			&cli.DurationFlag{Name: "sweep-grace", Value: 24 * time.Hour, Usage: "spare unreferenced blobs younger than this when sweeping by itself"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 		},
 		Action: server,
@@ -81,6 +83,10 @@ func server(c *cli.Context) error {
 	cfg.BlobStore, cfg.CacheDir, cfg.S3Timeout = c.String("blob-store"), c.String("cache-dir"), c.Duration("s3-timeout")
 	if cfg.S3Timeout <= 0 {
 		return usagef("--s3-timeout must be positive")
+	}
+	cfg.SweepEvery, cfg.SweepGrace = c.Duration("sweep-every"), c.Duration("sweep-grace")
+	if cfg.SweepEvery < 0 || cfg.SweepGrace < 0 {
+		return usagef("--sweep-every and --sweep-grace must not be negative")
 	}
 	if cfg.CacheBytes, err = parseSize(c.String("cache-size")); err != nil {
 		return usagef("--cache-size: %v", err)

@@ -51,7 +51,11 @@ type Config struct {
 	// S3Timeout bounds every S3 operation of a connector: a stalled or
 	// dead MinIO turns into EIO within it, never a hung process.
 	S3Timeout time.Duration
-	Logger    *slog.Logger
+	// SweepEvery is how often the leader sweeps unreferenced blobs out of
+	// the blob store (0: never by itself), sparing those younger than
+	// SweepGrace (daemon/sweep.go).
+	SweepEvery, SweepGrace time.Duration
+	Logger                 *slog.Logger
 }
 
 // MountSpec is a project to mount at start: ORG/C/P=DIR.
@@ -91,7 +95,9 @@ type Daemon struct {
 	buckets *bucketCache
 	data    *datastore.Store
 
-	closeOnce sync.Once
+	stopSweeps context.CancelFunc // nil unless the node sweeps by itself
+	sweeps     sync.WaitGroup
+	closeOnce  sync.Once
 }
 
 // Start opens the node, checks the master key, starts the API and restores
@@ -209,6 +215,7 @@ func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
 		return nil, err
 	}
 	d.serve(local)
+	d.startSweeps()
 	d.log.Info("sphere is serving", "socket", cfg.Socket, "node", cfg.NodeID, "raft", cfg.RaftAddr, "first_start", firstStart)
 	return d, nil
 }
@@ -269,6 +276,10 @@ func (d *Daemon) checkMasterKey(ctx context.Context) error {
 func (d *Daemon) Close() error {
 	var err error
 	d.closeOnce.Do(func() {
+		if d.stopSweeps != nil {
+			d.stopSweeps()
+			d.sweeps.Wait()
+		}
 		if d.mounts != nil {
 			d.mounts.closeAll()
 		}

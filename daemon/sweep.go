@@ -9,6 +9,7 @@ import (
 	"github.com/sphere-sandbox/sphere/cluster"
 	"github.com/sphere-sandbox/sphere/daemon/api"
 	"github.com/sphere-sandbox/sphere/daemon/datastore"
+	"github.com/sphere-sandbox/sphere/policy"
 )
 
 // errNoSweep: the configured blob store cannot list or delete its blobs.
@@ -25,9 +26,40 @@ func (d *Daemon) sweep(ctx context.Context, c caller, req api.SweepReq) (any, er
 	if req.Grace < 0 {
 		return nil, cluster.Errorf(cluster.CodeInvalid, "--grace must not be negative, not %v", req.Grace)
 	}
+	return d.sweepBlobs(ctx, c, req)
+}
+
+// startSweeps makes the leader sweep every Config.SweepEvery, as the
+// bootstrap administrator.
+func (d *Daemon) startSweeps() {
+	if d.cfg.SweepEvery <= 0 {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d.stopSweeps = cancel
+	d.sweeps.Go(func() {
+		tick := time.NewTicker(d.cfg.SweepEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			if !d.node.IsLeader() {
+				continue
+			}
+			if _, err := d.sweepBlobs(ctx, caller{Principal: policy.Bootstrap, Name: "root"}, api.SweepReq{Grace: d.cfg.SweepGrace}); err != nil && ctx.Err() == nil {
+				d.log.Warn("sweeping the blob store failed; the next sweep tries again", "err", err)
+			}
+		}
+	})
+}
+
+func (d *Daemon) sweepBlobs(ctx context.Context, c caller, req api.SweepReq) (api.SweepReply, error) {
 	store, ok := d.data.Sweeper()
 	if !ok {
-		return nil, errNoSweep
+		return api.SweepReply{}, errNoSweep
 	}
 	var referenced map[cluster.Blob]bool
 	d.node.FSM().Read(func(s *cluster.State) { referenced = s.ReferencedBlobs() })
@@ -57,7 +89,7 @@ func (d *Daemon) sweep(ctx context.Context, c caller, req api.SweepReq) (any, er
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list the blob store: %w", err)
+		return rep, fmt.Errorf("list the blob store: %w", err)
 	}
 	if req.DryRun {
 		d.node.FSM().Read(func(s *cluster.State) { rep.Epoch = s.Sweep.Epoch })
@@ -68,7 +100,7 @@ func (d *Daemon) sweep(ctx context.Context, c caller, req api.SweepReq) (any, er
 		return rep, nil
 	}
 	if _, err := d.propose(ctx, c, cluster.CmdSweep, cluster.Sweep{Candidates: candidates}); err != nil {
-		return nil, err
+		return rep, err
 	}
 	// What the state machine doomed, which this node has applied by now.
 	// A sweep committed meanwhile elsewhere may have replaced it: what it

@@ -10,7 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/sphere-sandbox/sphere/internal/testwait"
 	"github.com/sphere-sandbox/sphere/s3mount/miniotest"
 )
 
@@ -321,5 +323,32 @@ func TestSweepFreesDeletedData(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// With --sweep-every the leader sweeps by itself.
+func TestSweepRunsByItself(t *testing.T) {
+	n := startNode(t, nodeOpts{})
+	n.ok(0, "org", "create", "acme")
+	n.ok(0, "community", "create", "acme/cats")
+	n.ok(0, "project", "create", "acme/cats/vision")
+	src := filepath.Join(n.dir, "src")
+	os.MkdirAll(src, 0o755)
+	os.WriteFile(filepath.Join(src, "a.bin"), randomBytes(t, 1<<20), 0o644)
+	n.ok(0, "dataset", "create", "acme/cats/vision", "gone", "--from", src)
+	n.ok(0, "dataset", "delete", "acme/cats/vision", "gone")
+	blobs := func() []string {
+		found, _ := filepath.Glob(filepath.Join(n.dataDir, "blobs", "*", "*"))
+		return found
+	}
+	if len(blobs()) != 1 {
+		t.Fatalf("blobs before sweeping: %v", blobs())
+	}
+	n.stop()
+	n.extra = append(n.extra, "--sweep-every", "100ms", "--sweep-grace", "0")
+	n.restart()
+	testwait.For(t, 10*time.Second, "the leader to sweep the deleted dataset's blob", func() bool { return len(blobs()) == 0 })
+	if !strings.Contains(n.log.String(), "swept the blob store") {
+		t.Errorf("no log line of the sweep:\n%s", n.log)
 	}
 }
