@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"strconv"
 	"time"
 
@@ -142,9 +143,16 @@ func (d *Daemon) datasetSpace(dataset policy.ID) (sealed bool, free int64, rule 
 
 func (d *Daemon) storeContent(ctx context.Context, r io.Reader) ([]cluster.Chunk, int64, error) {
 	// Chunks files already hold are named again, not uploaded; new ones
-	// go in the current generation (cluster/sweep.go).
+	// go in the current generation (cluster/sweep.go). Only where every
+	// node reads the same blob store: a node with a local folder of its
+	// own has not got the blobs other nodes wrote.
+	shared := strings.HasPrefix(d.cfg.BlobStore, "s3://")
 	gen := datastore.Generation{Referenced: func(hash string) (g uint64, ok bool) {
-		d.node.FSM().Read(func(s *cluster.State) { g, ok = s.ReferencedGen(hash) })
+		d.node.FSM().Read(func(s *cluster.State) {
+			if shared || len(s.Members) <= 1 {
+				g, ok = s.ReferencedGen(hash)
+			}
+		})
 		return g, ok
 	}}
 	d.node.FSM().Read(func(s *cluster.State) { gen.Current = s.Sweep.Epoch })
