@@ -247,6 +247,9 @@ func (n *node) kill9() {
 
 func (n *node) restart() {
 	n.t.Helper()
+	if n.cmd != nil { // a second server would leave the first running, unstopped
+		n.t.Fatal("restart of a running node: stop or kill9 it first")
+	}
 	if err := n.start(); err != nil {
 		n.t.Fatal(err)
 	}
