@@ -206,14 +206,24 @@ func applyDatasetPut(s *State, c *Command) (policy.ID, error) {
 	for k, v := range files {
 		staged[k] = v
 	}
+	var replaced []*DatasetFile
 	for _, f := range p.Files {
 		if err := s.mkdirs(staged, f.Path, c.Time); err != nil {
 			return 0, err
+		}
+		if old := staged[f.Path]; old != nil {
+			replaced = append(replaced, old)
 		}
 		staged[f.Path] = &DatasetFile{Size: f.Size, MTime: f.MTime.UTC(), Chunks: f.Chunks}
 	}
 	s.Datasets[p.Dataset] = staged
 	s.indexDataset(p.Dataset)
+	for _, f := range p.Files {
+		s.countChunks(f.Chunks, 1)
+	}
+	for _, old := range replaced {
+		s.countChunks(old.Chunks, -1)
+	}
 	e.Modified = c.Time
 	return e.ID, nil
 }
@@ -255,6 +265,7 @@ func applyDatasetRemove(s *State, c *Command) (policy.ID, error) {
 		return 0, Errorf(CodeConflict, "directory %q is not empty", p.Path)
 	}
 	delete(files, p.Path)
+	s.countChunks(f.Chunks, -1)
 	s.indexDataset(p.Dataset)
 	e.Modified = c.Time
 	return e.ID, nil

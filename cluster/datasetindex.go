@@ -18,28 +18,20 @@ type datasetIndex struct {
 	size     int64
 	files    int
 	children map[string][]string // by directory ("" is the root), sorted
-	blobs    map[Blob]int        // how many of its chunks name each blob
 }
 
-// indexDataset recomputes the index of the dataset id from its files, and
-// moves its blobs' counts in the state's blob index.
+// indexDataset recomputes the index of the dataset id from its files.
 func (s *State) indexDataset(id policy.ID) {
-	if old := s.datasetIndexes[id]; old != nil {
-		s.countBlobs(old.blobs, -1)
-	}
 	files, ok := s.Datasets[id]
 	if !ok {
 		delete(s.datasetIndexes, id)
 		return
 	}
-	x := &datasetIndex{children: map[string][]string{}, blobs: map[Blob]int{}}
+	x := &datasetIndex{children: map[string][]string{}}
 	for p, f := range files {
 		if !f.Dir {
 			x.size += f.Size
 			x.files++
-		}
-		for _, ch := range f.Chunks {
-			x.blobs[Blob{Hash: ch.Hash, Gen: ch.Gen}]++
 		}
 		dir := path.Dir(p)
 		if dir == "." {
@@ -51,31 +43,36 @@ func (s *State) indexDataset(id policy.ID) {
 		slices.Sort(names)
 	}
 	s.datasetIndexes[id] = x
-	s.countBlobs(x.blobs, 1)
 }
 
-// countBlobs adds (sign 1) or takes away (-1) one dataset's blob counts.
-func (s *State) countBlobs(blobs map[Blob]int, sign int) {
-	for b, n := range blobs {
-		gens := s.blobRefs[b.Hash]
+// countChunks adds (sign 1) or takes away (-1) a file's chunks in the blob
+// index. Changes call it for the files they add and drop, so a write costs
+// its own chunks, not a recount of its dataset's.
+func (s *State) countChunks(chunks []Chunk, sign int) {
+	for _, ch := range chunks {
+		gens := s.blobRefs[ch.Hash]
 		if gens == nil {
 			gens = map[uint64]int{}
-			s.blobRefs[b.Hash] = gens
+			s.blobRefs[ch.Hash] = gens
 		}
-		if gens[b.Gen] += sign * n; gens[b.Gen] == 0 {
-			delete(gens, b.Gen)
+		if gens[ch.Gen] += sign; gens[ch.Gen] == 0 {
+			delete(gens, ch.Gen)
 		}
 		if len(gens) == 0 {
-			delete(s.blobRefs, b.Hash)
+			delete(s.blobRefs, ch.Hash)
 		}
 	}
 }
 
-// indexDatasets recomputes every dataset's index, after a restore.
+// indexDatasets recomputes every dataset's index and the blob index, after
+// a restore.
 func (s *State) indexDatasets() {
 	s.blobRefs = map[string]map[uint64]int{}
 	s.datasetIndexes = make(map[policy.ID]*datasetIndex, len(s.Datasets))
-	for id := range s.Datasets {
+	for id, files := range s.Datasets {
+		for _, f := range files {
+			s.countChunks(f.Chunks, 1)
+		}
 		s.indexDataset(id)
 	}
 }

@@ -408,8 +408,11 @@ func applyDelete(s *State, c *Command) (policy.ID, error) {
 
 // forget drops an entity the policy index has already removed.
 func (s *State) forget(e *Entity) {
+	for _, f := range s.Datasets[e.ID] {
+		s.countChunks(f.Chunks, -1)
+	}
 	delete(s.Datasets, e.ID)
-	s.indexDataset(e.ID)
+	delete(s.datasetIndexes, e.ID)
 	s.unlink(e)
 	delete(s.Entities, e.ID)
 }

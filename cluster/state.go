@@ -96,7 +96,7 @@ type State struct {
 	// (datasetindex.go).
 	datasetIndexes map[policy.ID]*datasetIndex
 	// blobRefs counts the chunks of all files that name each blob, by
-	// hash and generation (sweep.go).
+	// hash and generation (sweep.go, datasetindex.go).
 	blobRefs map[string]map[uint64]int
 }
 

@@ -152,6 +152,7 @@ func TestBlobIndexFollowsFiles(t *testing.T) {
 		{"put", CmdDatasetPut, DatasetPut{Dataset: ds[0], Files: []PutFile{file("x", chunk("a"), chunk("b")), file("y", chunk("a"))}}},
 		{"put elsewhere", CmdDatasetPut, DatasetPut{Dataset: ds[1], Files: []PutFile{file("x", chunk("b"))}}},
 		{"replace", CmdDatasetPut, DatasetPut{Dataset: ds[0], Files: []PutFile{file("x", chunk("c"))}}},
+		{"one path twice in a batch", CmdDatasetPut, DatasetPut{Dataset: ds[0], Files: []PutFile{file("z", chunk("d")), file("z", chunk("e"))}}},
 		{"remove", CmdDatasetRemove, DatasetPath{Dataset: ds[0], Path: "y"}},
 		{"delete a dataset", CmdDelete, Delete{ID: ds[1]}},
 	}
