@@ -77,7 +77,7 @@ func applySweep(s *State, c *Command) (policy.ID, error) {
 		// Blobs of the generation ending now are doomed too: their
 		// writers, if any are left, commit into the next one and are
 		// checked there.
-		if b.Gen > s.Sweep.Epoch || s.blobRefs[b.Hash][b.Gen] > 0 || slices.Contains(doomed[b.Hash], b.Gen) {
+		if b.Gen > s.Sweep.Epoch || s.Referenced(b) || slices.Contains(doomed[b.Hash], b.Gen) {
 			continue
 		}
 		doomed[b.Hash] = append(doomed[b.Hash], b.Gen)
@@ -89,16 +89,8 @@ func applySweep(s *State, c *Command) (policy.ID, error) {
 	return 0, nil
 }
 
-// ReferencedBlobs is every blob some dataset or model file names.
-func (s *State) ReferencedBlobs() map[Blob]bool {
-	out := map[Blob]bool{}
-	for h, gens := range s.blobRefs {
-		for g := range gens {
-			out[Blob{Hash: h, Gen: g}] = true
-		}
-	}
-	return out
-}
+// Referenced reports whether some dataset or model file names the blob.
+func (s *State) Referenced(b Blob) bool { return s.blobRefs[b.Hash][b.Gen] > 0 }
 
 // ReferencedGen is the newest generation in which a file names a blob of
 // hash: a writer may name that blob too instead of uploading the chunk.
@@ -124,7 +116,7 @@ func (s *State) DoomedBlobs() []Blob {
 // not have been swept (see above).
 func (s *State) usableChunk(ch Chunk) error {
 	switch {
-	case s.blobRefs[ch.Hash][ch.Gen] > 0: // never doomed since, so still there
+	case s.Referenced(Blob{Hash: ch.Hash, Gen: ch.Gen}): // never doomed since, so still there
 		return nil
 	case ch.Gen == s.Sweep.Epoch:
 		return nil

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/sphere-sandbox/sphere/cluster"
@@ -146,10 +145,10 @@ func (d *Daemon) storeContent(ctx context.Context, r io.Reader) ([]cluster.Chunk
 	// go in the current generation (cluster/sweep.go). Only where every
 	// node reads the same blob store: a node with a local folder of its
 	// own has not got the blobs other nodes wrote.
-	shared := strings.HasPrefix(d.cfg.BlobStore, "s3://")
+	local := d.data.Local()
 	gen := datastore.Generation{Referenced: func(hash string) (g uint64, ok bool) {
 		d.node.FSM().Read(func(s *cluster.State) {
-			if shared || len(s.Members) <= 1 {
+			if !local || len(s.Members) <= 1 {
 				g, ok = s.ReferencedGen(hash)
 			}
 		})

@@ -62,11 +62,13 @@ func (d *Daemon) sweepBlobs(ctx context.Context, c caller, req api.SweepReq) (ap
 	if !ok {
 		return api.SweepReply{}, errNoSweep
 	}
-	var referenced map[cluster.Blob]bool
-	d.node.FSM().Read(func(s *cluster.State) { referenced = s.ReferencedBlobs() })
 	cutoff := time.Now().Add(-req.Grace)
 	var rep api.SweepReply
-	var candidates []cluster.Blob
+	type listed struct {
+		blob  cluster.Blob
+		fresh bool // within the grace
+	}
+	var all []listed
 	sizes := map[cluster.Blob]int64{}
 	err := store.List(ctx, func(b datastore.BlobInfo) error {
 		hash, gen, _ := datastore.ParseBlobKey(b.Key)
@@ -77,23 +79,31 @@ func (d *Daemon) sweepBlobs(ctx context.Context, c caller, req api.SweepReq) (ap
 		sizes[blob] = b.Size
 		rep.Blobs++
 		rep.Bytes += b.Size
-		switch {
-		case referenced[blob]:
-			rep.Referenced++
-		case b.Modified.After(cutoff):
-			rep.Fresh++
-		case len(candidates) == cluster.MaxSweepCandidates:
-			rep.Left++
-		default:
-			candidates = append(candidates, blob)
-		}
+		all = append(all, listed{blob, b.Modified.After(cutoff)})
 		return nil
 	})
 	if err != nil {
 		return rep, fmt.Errorf("list the blob store: %w", err)
 	}
+	// The state machine checks again when it applies the sweep; this
+	// keeps referenced blobs out of the proposal and the report.
+	var candidates []cluster.Blob
+	d.node.FSM().Read(func(s *cluster.State) {
+		rep.Epoch = s.Sweep.Epoch
+		for _, l := range all {
+			switch {
+			case s.Referenced(l.blob):
+				rep.Referenced++
+			case l.fresh:
+				rep.Fresh++
+			case len(candidates) == cluster.MaxSweepCandidates:
+				rep.Left++
+			default:
+				candidates = append(candidates, l.blob)
+			}
+		}
+	})
 	if req.DryRun {
-		d.node.FSM().Read(func(s *cluster.State) { rep.Epoch = s.Sweep.Epoch })
 		rep.Doomed = len(candidates)
 		for _, b := range candidates {
 			rep.DoomedBytes += sizes[b]

@@ -367,6 +367,13 @@ func flock(f *os.File, how int) error {
 	return unix.Flock(int(f.Fd()), how|unix.LOCK_NB)
 }
 
+// Local reports whether the blob store is a folder of this node's own,
+// which holds only the blobs this node wrote.
+func (s *Store) Local() bool {
+	_, local := s.blobs.(*localBlobs)
+	return local
+}
+
 // Sweeper is the blob store's listing and deletion, if it has them; each
 // deletion is bounded by Options.Timeout, like every other blob request.
 func (s *Store) Sweeper() (Sweeper, bool) {
