@@ -29,6 +29,12 @@ func cmdDataset() *cli.Command {
 					descriptionFlag,
 				},
 				Action: datasetCreate},
+			{Name: "set", Usage: "change a dataset's size limit or description (sealed ones too: they are about the dataset, not its files)", ArgsUsage: "ORG/C/P NAME",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "size", Usage: "the new size limit, e.g. 500M, 20G; 0 removes it. A limit below what the dataset holds refuses further writes, and deletes nothing"},
+					descriptionFlag,
+				},
+				Action: datasetSet},
 			{Name: "seal", Usage: "make a dataset read-only and immutable, for good", ArgsUsage: "ORG/C/P NAME", Action: datasetSeal},
 			{Name: "list", Usage: "list a project's datasets (own and published)", ArgsUsage: "ORG/C/P", Action: datasetList},
 			{Name: "show", Usage: "show a dataset: state, size, files, creator, times", ArgsUsage: "ORG/C/P NAME", Action: datasetShow},
@@ -209,6 +215,33 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func datasetSet(c *cli.Context) error {
+	a, err := args(c, "ORG/C/P", "NAME")
+	if err != nil {
+		return err
+	}
+	req := setReq(c, datasetRef(a[0], a[1]))
+	if c.IsSet("size") {
+		limit, err := parseSize(c.String("size"))
+		if err != nil {
+			return usagef("--size: %v", err)
+		}
+		if limit == 0 {
+			req.Unset = []string{"size-limit"}
+		} else {
+			req.Settings = map[string]string{"size-limit": strconv.FormatInt(limit, 10)}
+		}
+	}
+	if req.Description == nil && req.Settings == nil && req.Unset == nil {
+		return usagef("dataset set changes --size or --description; give at least one")
+	}
+	var e api.Entity
+	if err := call(c, api.MSet, req, &e); err != nil {
+		return err
+	}
+	return printDataset(c, e)
 }
 
 func datasetSeal(c *cli.Context) error {

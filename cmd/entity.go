@@ -241,19 +241,25 @@ func (n noun) set(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	req := api.SetReq{Ref: ref}
+	req := setReq(c, ref)
 	if req.Settings, req.Unset, req.Spec, err = n.changes(c); err != nil {
 		return err
-	}
-	if c.IsSet("description") {
-		d := c.String("description")
-		req.Description = &d
 	}
 	var e api.Entity
 	if err := call(c, api.MSet, req, &e); err != nil {
 		return err
 	}
 	return printEntity(c, e)
+}
+
+// setReq changes ref's --description, if given; callers add the rest.
+func setReq(c *cli.Context, ref string) api.SetReq {
+	req := api.SetReq{Ref: ref}
+	if c.IsSet("description") {
+		d := c.String("description")
+		req.Description = &d
+	}
+	return req
 }
 
 func (n noun) delete(c *cli.Context) error {

@@ -27,6 +27,12 @@ func cmdS3() *cli.Command {
 				Action: s3Create},
 			{Name: "list", Usage: "list a project's connectors (own and published)", ArgsUsage: "ORG/C/P", Action: s3List},
 			{Name: "show", Usage: "show a connector's fields", ArgsUsage: "ORG/C/P NAME", Action: s3Show},
+			{Name: "set", Usage: "change a connector's mode or description; mounts use the new mode from their next operation", ArgsUsage: "ORG/C/P NAME",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "mode", Usage: "ro (read-only) or rw (read-write)"},
+					descriptionFlag,
+				},
+				Action: s3Set},
 			{Name: "activate", Usage: "make s3/NAME appear in the project's mounts", ArgsUsage: "ORG/C/P NAME", Action: s3Activate(true)},
 			{Name: "deactivate", Usage: "remove s3/NAME from the project's mounts", ArgsUsage: "ORG/C/P NAME", Action: s3Activate(false)},
 			{Name: "delete", Usage: "delete a connector", ArgsUsage: "ORG/C/P NAME", Action: s3Delete},
@@ -79,6 +85,25 @@ func s3Show(c *cli.Context) error {
 	}
 	var e api.Entity
 	if err := call(c, api.MShow, api.RefReq{Ref: s3Ref(a)}, &e); err != nil {
+		return err
+	}
+	return printEntity(c, e)
+}
+
+func s3Set(c *cli.Context) error {
+	a, err := args(c, "ORG/C/P", "NAME")
+	if err != nil {
+		return err
+	}
+	req := setReq(c, s3Ref(a))
+	if c.IsSet("mode") {
+		req.Settings = map[string]string{"mode": c.String("mode")}
+	}
+	if req.Description == nil && req.Settings == nil {
+		return usagef("s3 set changes --mode or --description; give at least one")
+	}
+	var e api.Entity
+	if err := call(c, api.MSet, req, &e); err != nil {
 		return err
 	}
 	return printEntity(c, e)

@@ -25,6 +25,13 @@ const (
 	s3Active    = "active"
 )
 
+func validateS3Mode(v string) error {
+	if v != "ro" && v != "rw" {
+		return cluster.Errorf(cluster.CodeInvalid, "--mode is ro (read-only) or rw (read-write), not %q", v)
+	}
+	return nil
+}
+
 func (d *Daemon) s3Create(ctx context.Context, c caller, req api.S3CreateReq) (any, error) {
 	if err := cluster.ValidateName(req.Name); err != nil {
 		return nil, err
@@ -32,12 +39,11 @@ func (d *Daemon) s3Create(ctx context.Context, c caller, req api.S3CreateReq) (a
 	if err := checkDescription(req.Description); err != nil {
 		return nil, err
 	}
-	switch req.Mode {
-	case "":
+	if req.Mode == "" {
 		req.Mode = "ro"
-	case "ro", "rw":
-	default:
-		return nil, cluster.Errorf(cluster.CodeInvalid, "--mode is ro (read-only) or rw (read-write), not %q", req.Mode)
+	}
+	if err := validateS3Mode(req.Mode); err != nil {
+		return nil, err
 	}
 	if req.Backend == "" {
 		req.Backend = "s3"

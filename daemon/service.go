@@ -219,8 +219,25 @@ func validateBillingAccount(v string) error {
 	return nil
 }
 
-func checkSettings(k policy.Kind, settings map[string]string, unset []string) error {
+// settingsOfType is which settings a resource of each type accepts: the
+// others are set by commands of their own (seal, activate) or not at all.
+var settingsOfType = map[string]map[string]func(string) error{
+	cluster.TypeDataset: {cluster.SettingSizeLimit: validateSizeLimit},
+	cluster.TypeS3:      {s3Mode: validateS3Mode},
+}
+
+func validateSizeLimit(v string) error {
+	if n, err := strconv.ParseInt(v, 10, 64); err != nil || n < 1 {
+		return cluster.Errorf(cluster.CodeInvalid, "invalid size limit %q: a whole number of bytes, 1 or more", v)
+	}
+	return nil
+}
+
+func checkSettings(k policy.Kind, typ string, settings map[string]string, unset []string) error {
 	allowed := settingsOf[k]
+	if k == policy.KindResource {
+		allowed = settingsOfType[typ]
+	}
 	for key, v := range settings {
 		check, ok := allowed[key]
 		if !ok {
@@ -279,7 +296,7 @@ func (d *Daemon) create(ctx context.Context, c caller, req api.CreateReq) (any, 
 	if err := checkDescription(req.Description); err != nil {
 		return nil, err
 	}
-	if err := checkSettings(kind, req.Settings, nil); err != nil {
+	if err := checkSettings(kind, typ, req.Settings, nil); err != nil {
 		return nil, err
 	}
 	cmd := cluster.Create{Kind: kind, Type: typ, Name: r.Path[len(r.Path)-1], Description: req.Description, Settings: req.Settings,
@@ -507,7 +524,7 @@ func (d *Daemon) set(ctx context.Context, c caller, req api.SetReq) (any, error)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkSettings(e.Kind, req.Settings, req.Unset); err != nil {
+	if err := checkSettings(e.Kind, e.Type, req.Settings, req.Unset); err != nil {
 		return nil, err
 	}
 	if req.Spec != nil {

@@ -9,12 +9,13 @@ import (
 )
 
 type entity struct {
-	Name     string            `json:"name"`
-	Path     string            `json:"path"`
-	Kind     string            `json:"kind"`
-	Creator  string            `json:"creator"`
-	Settings map[string]string `json:"settings"`
-	Members  []struct {
+	Name        string            `json:"name"`
+	Path        string            `json:"path"`
+	Kind        string            `json:"kind"`
+	Creator     string            `json:"creator"`
+	Description string            `json:"description"`
+	Settings    map[string]string `json:"settings"`
+	Members     []struct {
 		Principal, Role, On string
 	} `json:"members"`
 }

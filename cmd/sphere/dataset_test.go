@@ -175,6 +175,31 @@ func TestDatasetSizeLimit(t *testing.T) {
 	if _, err := sh(t, uidAlice, "rm "+p.mnt+"/datasets/small/big && head -c 1000 /dev/zero > "+p.mnt+"/datasets/small/fits"); err != nil {
 		t.Errorf("a write within the limit: %v", err)
 	}
+
+	// The limit changes with `dataset set`: lowered below what the dataset
+	// holds, it refuses the next write and deletes nothing; 0 removes it.
+	p.fails(uidBob, 3, "permission denied", "dataset", "set", projectPath, "small", "--size", "1M")
+	p.fails(uidAlice, 2, "--size", "dataset", "set", projectPath, "small", "--size", "lots")
+	p.fails(uidAlice, 2, "give at least one", "dataset", "set", projectPath, "small")
+	var lowered entity
+	p.jsonOut(uidAlice, &lowered, "dataset", "set", projectPath, "small", "--size", "512", "--description", "tiny")
+	if lowered.Settings["size-limit"] != "512" || lowered.Description != "tiny" {
+		t.Errorf("after set: %+v", lowered)
+	}
+	if _, err := sh(t, uidAlice, "printf x > "+p.mnt+"/datasets/small/more"); err == nil || !strings.Contains(err.Error(), "No space left on device") {
+		t.Errorf("writing over a lowered limit: %v, want No space left on device", err)
+	}
+	if raw, err := os.ReadFile(p.mnt + "/datasets/small/fits"); err != nil || len(raw) != 1000 {
+		t.Errorf("lowering the limit touched what was there: %d bytes %v", len(raw), err)
+	}
+	var unlimited entity
+	p.jsonOut(uidAlice, &unlimited, "dataset", "set", projectPath, "small", "--size", "0")
+	if _, ok := unlimited.Settings["size-limit"]; ok || unlimited.Description != "tiny" {
+		t.Errorf("--size 0: %+v, want no limit and the description kept", unlimited)
+	}
+	if _, err := sh(t, uidAlice, "head -c 100000 /dev/zero > "+p.mnt+"/datasets/small/big"); err != nil {
+		t.Errorf("a write with no limit: %v", err)
+	}
 }
 
 // A corrupted chunk in the blob store is EIO and a log line, never wrong

@@ -173,6 +173,16 @@ func TestS3InTheMount(t *testing.T) {
 	if got, err := sh(t, uidAlice, "cat "+s3dir+"/archive/dir/small.txt"); err != nil || got != "small" {
 		t.Errorf("read on a read-only connector: %q %v", got, err)
 	}
+	// Its mode changes with `s3 set`, for the mount's next operation.
+	cp.fails(0, 2, "--mode", "s3", "set", projectPath, "archive", "--mode", "rwx")
+	cp.ok(0, "s3", "set", projectPath, "archive", "--mode", "rw")
+	if _, err := sh(t, uidAlice, "printf x > "+s3dir+"/archive/x.txt"); err != nil {
+		t.Errorf("write once the connector is read-write: %v", err)
+	}
+	cp.ok(0, "s3", "set", projectPath, "archive", "--mode", "ro", "--description", "frozen")
+	if _, err := sh(t, uidAlice, "rm "+s3dir+"/archive/x.txt"); err == nil || !strings.Contains(err.Error(), "Read-only file system") {
+		t.Errorf("rm once the connector is read-only again: %v", err)
+	}
 	if _, err := sh(t, uidBob, "cat "+train+"/dir/small.txt"); err == nil || !strings.Contains(err.Error(), "Permission denied") {
 		t.Errorf("viewer reads a bucket: %v", err)
 	}
